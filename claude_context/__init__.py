@@ -1,0 +1,3 @@
+"""claude-context: local-first semantic code search for coding agents."""
+
+__version__ = "0.1.0"

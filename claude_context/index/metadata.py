@@ -1,0 +1,317 @@
+"""SQLite metadata of one codebase: the source of truth for files, chunks and index state.
+
+Vector and keyword indexes are derived from these rows (plus the embedding cache) and are
+stamped with the ``generation`` they reflect, so a reopened store can tell whether they lag.
+WAL mode lets readers in other processes read a consistent snapshot while one writer works.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from claude_context.models import Chunk
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    language TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'ok',      -- ok | skipped
+    reason TEXT NOT NULL DEFAULT '',
+    chunks INTEGER NOT NULL DEFAULT 0,
+    indexed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL,
+    language TEXT NOT NULL,
+    start_line INTEGER NOT NULL,
+    end_line INTEGER NOT NULL,
+    symbol TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    context TEXT NOT NULL,
+    content TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    embed_key TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
+CREATE INDEX IF NOT EXISTS chunks_name ON chunks(name COLLATE NOCASE);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    path: str
+    size: int
+    mtime_ns: int
+    hash: str
+    status: str = "ok"
+    reason: str = ""
+    language: str = ""
+    chunks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk row as stored: the chunk plus its id and embedding-cache key."""
+
+    id: int
+    chunk: Chunk
+    embed_key: str
+
+
+class MetadataStore:
+    """Thread-safe access to one codebase's ``index.sqlite``.
+
+    One connection per thread (sqlite3 connections must not be shared across threads without
+    care); writes go through ``transaction()`` so a batch lands completely or not at all.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._con().executescript(_SCHEMA)  # idempotent DDL; executescript manages its own commit
+        with self.transaction() as con:
+            con.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+
+    # -- connections ---------------------------------------------------------------------------
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("PRAGMA busy_timeout=30000")
+            self._local.con = con
+        return con
+
+    class _Tx:
+        def __init__(self, con: sqlite3.Connection) -> None:
+            self.con = con
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.con.execute("BEGIN IMMEDIATE")
+            return self.con
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def transaction(self) -> MetadataStore._Tx:
+        return MetadataStore._Tx(self._con())
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    # -- meta ----------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self._con().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def get_all_meta(self) -> dict[str, str]:
+        return dict(self._con().execute("SELECT key, value FROM meta").fetchall())
+
+    def set_meta(self, con: sqlite3.Connection | None = None, **values: object) -> None:
+        rows = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()]
+        if con is not None:
+            con.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", rows)
+            return
+        with self.transaction() as tx:
+            tx.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", rows)
+
+    def generation(self) -> int:
+        return int(self.get_meta("generation", "0") or 0)
+
+    # -- files ---------------------------------------------------------------------------------
+    def file_states(self) -> dict[str, FileState]:
+        rows = self._con().execute(
+            "SELECT path, size, mtime_ns, hash, status, reason, language, chunks FROM files"
+        )
+        return {r[0]: FileState(*r) for r in rows}
+
+    def file_count(self) -> tuple[int, int]:
+        """(indexed files, skipped files)."""
+        row = (
+            self._con()
+            .execute("SELECT COALESCE(SUM(status = 'ok'), 0), COALESCE(SUM(status != 'ok'), 0) FROM files")
+            .fetchone()
+        )
+        return int(row[0]), int(row[1])
+
+    def paths(self) -> list[str]:
+        return [r[0] for r in self._con().execute("SELECT path FROM files WHERE status = 'ok'")]
+
+    # -- chunks --------------------------------------------------------------------------------
+    def chunk_count(self) -> int:
+        return int(self._con().execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def chunk_ids(self) -> set[int]:
+        return {r[0] for r in self._con().execute("SELECT id FROM chunks")}
+
+    def chunk_ids_for_paths(self, paths: Iterable[str]) -> list[int]:
+        con = self._con()
+        out: list[int] = []
+        for batch in _batched(list(paths), 500):
+            marks = ",".join("?" * len(batch))
+            out.extend(r[0] for r in con.execute(f"SELECT id FROM chunks WHERE path IN ({marks})", batch))
+        return out
+
+    def get_chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        con = self._con()
+        out: dict[int, StoredChunk] = {}
+        for batch in _batched(list(ids), 500):
+            marks = ",".join("?" * len(batch))
+            for row in con.execute(f"SELECT {_CHUNK_COLS} FROM chunks WHERE id IN ({marks})", batch):
+                out[row[0]] = _row_to_stored(row)
+        return out
+
+    def iter_chunks(self, ids: Iterable[int] | None = None, batch: int = 2000) -> Iterator[list[StoredChunk]]:
+        """All chunks (or the given ids) in batches, for rebuilding derived indexes."""
+        con = self._con()
+        if ids is None:
+            last = 0
+            while True:
+                rows = con.execute(
+                    f"SELECT {_CHUNK_COLS} FROM chunks WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
+                ).fetchall()
+                if not rows:
+                    return
+                last = rows[-1][0]
+                yield [_row_to_stored(r) for r in rows]
+        else:
+            for part in _batched(sorted(ids), batch):
+                yield list(self.get_chunks(part).values())
+
+    def chunks_for_path(self, path: str) -> list[StoredChunk]:
+        rows = self._con().execute(
+            f"SELECT {_CHUNK_COLS} FROM chunks WHERE path = ? ORDER BY start_line", (path,)
+        )
+        return [_row_to_stored(r) for r in rows]
+
+    def find_symbols(self, name: str, kind: str | None, limit: int) -> list[StoredChunk]:
+        """Definitions whose name matches exactly (case-insensitive), then by prefix."""
+        con = self._con()
+        kind_sql, args = ("AND kind = ?", [kind]) if kind else ("", [])
+        defs = "kind NOT IN ('module', 'text', 'section')"
+        exact = con.execute(
+            f"SELECT {_CHUNK_COLS} FROM chunks WHERE (name = ? COLLATE NOCASE OR symbol = ?) AND {defs} "
+            f"{kind_sql} ORDER BY (name = ?) DESC, path, start_line LIMIT ?",
+            [name, name, *args, name, limit],
+        ).fetchall()
+        seen = {r[0] for r in exact}
+        rest: list[tuple] = []
+        if len(exact) < limit:
+            like = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rest = [
+                r
+                for r in con.execute(
+                    f"SELECT {_CHUNK_COLS} FROM chunks WHERE name LIKE ? ESCAPE '\\' AND {defs} {kind_sql} "
+                    f"ORDER BY length(name), path, start_line LIMIT ?",
+                    [like, *args, limit * 2],
+                )
+                if r[0] not in seen
+            ]
+        return [_row_to_stored(r) for r in (exact + rest)[:limit]]
+
+    # -- writes (inside a transaction) -----------------------------------------------------------
+    @staticmethod
+    def delete_paths(con: sqlite3.Connection, paths: Sequence[str]) -> list[int]:
+        """Remove files and their chunks; returns the removed chunk ids."""
+        removed: list[int] = []
+        for batch in _batched(list(paths), 500):
+            marks = ",".join("?" * len(batch))
+            removed.extend(r[0] for r in con.execute(f"SELECT id FROM chunks WHERE path IN ({marks})", batch))
+            con.execute(f"DELETE FROM chunks WHERE path IN ({marks})", batch)
+            con.execute(f"DELETE FROM files WHERE path IN ({marks})", batch)
+        return removed
+
+    @staticmethod
+    def insert_chunks(con: sqlite3.Connection, chunks: Sequence[Chunk], keys: Sequence[str]) -> list[int]:
+        ids: list[int] = []
+        for c, key in zip(chunks, keys, strict=True):
+            cur = con.execute(
+                "INSERT INTO chunks(path, language, start_line, end_line, symbol, name, kind, signature, "
+                "context, content, content_hash, embed_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    c.path,
+                    c.language,
+                    c.start_line,
+                    c.end_line,
+                    c.symbol,
+                    c.name,
+                    c.kind,
+                    c.signature,
+                    c.context,
+                    c.content,
+                    c.content_hash,
+                    key,
+                ),
+            )
+            ids.append(int(cur.lastrowid))
+        return ids
+
+    @staticmethod
+    def upsert_files(con: sqlite3.Connection, states: Sequence[FileState]) -> None:
+        now = time.time()
+        con.executemany(
+            "INSERT OR REPLACE INTO files(path, size, mtime_ns, hash, language, status, reason, chunks, "
+            "indexed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (s.path, s.size, s.mtime_ns, s.hash, s.language, s.status, s.reason, s.chunks, now)
+                for s in states
+            ],
+        )
+
+    @staticmethod
+    def bump_generation(con: sqlite3.Connection) -> int:
+        row = con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        gen = int(row[0]) + 1 if row else 1
+        con.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('generation', ?)", (str(gen),))
+        return gen
+
+    def language_counts(self) -> dict[str, int]:
+        rows = self._con().execute("SELECT language, COUNT(*) FROM files WHERE status='ok' GROUP BY language")
+        return {r[0] or "text": int(r[1]) for r in rows}
+
+    def db_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+
+
+_CHUNK_COLS = "id, path, language, start_line, end_line, symbol, kind, content, context, signature, embed_key"
+
+
+def _row_to_stored(r: tuple) -> StoredChunk:
+    chunk = Chunk(
+        path=r[1],
+        language=r[2],
+        start_line=r[3],
+        end_line=r[4],
+        symbol=r[5],
+        kind=r[6],
+        content=r[7],
+        context=r[8],
+        signature=r[9],
+    )
+    return StoredChunk(id=r[0], chunk=chunk, embed_key=r[10])
+
+
+def _batched(items: list, n: int) -> Iterator[list]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]

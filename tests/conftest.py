@@ -1,0 +1,92 @@
+"""Shared fixtures: one loaded model per session, an isolated CLAUDE_CONTEXT_HOME per test,
+and a pre-warmed embedding cache so tests that do not measure embedding skip the model cost."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+FIXTURES = Path(__file__).parent / "fixtures"
+POLYGLOT = FIXTURES / "polyglot"
+
+
+@pytest.fixture(scope="session")
+def model():
+    """The real default model, loaded once and shared (Embedder instances reuse it)."""
+    from claude_context.embedding import Embedder
+
+    emb = Embedder()
+    emb.embed_query("load the model once")
+    return emb
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty CLAUDE_CONTEXT_HOME, also exported for subprocesses."""
+    h = tmp_path / "cc-home"
+    h.mkdir()
+    monkeypatch.setenv("CLAUDE_CONTEXT_HOME", str(h))
+    return h
+
+
+@pytest.fixture
+def config(home: Path):
+    from claude_context.config import load_config
+
+    return load_config()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A private copy of the polyglot fixture repository (tests may edit it)."""
+    dst = tmp_path / "repo"
+    shutil.copytree(POLYGLOT, dst, ignore=shutil.ignore_patterns("EXPECTED.json"))
+    return dst
+
+
+@pytest.fixture(scope="session")
+def expected() -> list[dict]:
+    return json.loads((POLYGLOT / "EXPECTED.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def warm_cache(tmp_path_factory: pytest.TempPathFactory, model) -> Path:
+    """An embeddings.sqlite holding every fixture chunk, built once per session."""
+    from claude_context.config import load_config
+    from claude_context.engine import Engine
+
+    base = tmp_path_factory.mktemp("warm")
+    repo = base / "repo"
+    shutil.copytree(POLYGLOT, repo, ignore=shutil.ignore_patterns("EXPECTED.json"))
+    engine = Engine(load_config(env={"CLAUDE_CONTEXT_HOME": str(base / "home")}))
+    engine.index(repo)
+    engine.close()
+    return base / "home" / "embeddings.sqlite"
+
+
+@pytest.fixture
+def engine(config, model, warm_cache: Path):
+    """An engine on a fresh home whose embedding cache already knows the fixture chunks."""
+    from claude_context.engine import Engine
+
+    shutil.copy(warm_cache, config.cache_path)
+    eng = Engine(config)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def cold_engine(config, model):
+    """An engine with an empty embedding cache (for tests that count embeddings)."""
+    from claude_context.engine import Engine
+
+    eng = Engine(config)
+    yield eng
+    eng.close()
