@@ -97,6 +97,14 @@ def index(
         list[str] | None, typer.Option("--ext", help="Extra file extension to index (repeatable).")
     ] = None,
     model: Annotated[str | None, typer.Option(help="Embedding model name or local path.")] = None,
+    quantization: Annotated[
+        str | None, typer.Option(help="Vector index: none, int8, rabitq or auto (remembered per codebase).")
+    ] = None,
+    store: Annotated[str | None, typer.Option(help="Where vectors live: local or milvus.")] = None,
+    milvus_uri: Annotated[
+        str | None, typer.Option(help="Milvus URI: a .db file (Milvus Lite) or http(s)://")
+    ] = None,
+    milvus_token: Annotated[str | None, typer.Option(help="Milvus / Zilliz Cloud token.")] = None,
     wait: Annotated[
         float, typer.Option(help="Seconds to wait if another process is indexing this codebase.")
     ] = 0.0,
@@ -104,20 +112,22 @@ def index(
     as_json: JsonOpt = False,
 ) -> None:
     """Index (or incrementally re-index) a codebase."""
-    cfg = _config(model=model)
+    cfg = _config(model=model, milvus_uri=milvus_uri, milvus_token=milvus_token)
     engine = _engine(cfg)
+    kwargs = dict(
+        force=force,
+        splitter=splitter,
+        ignore_patterns=ignore,
+        extensions=ext,
+        lock_timeout=wait,
+        quantization=quantization,
+        store_kind=store,
+    )
     show = not quiet and not as_json and err.is_terminal
 
     def work():
         if not show:
-            return engine.index(
-                path,
-                force=force,
-                splitter=splitter,
-                ignore_patterns=ignore,
-                extensions=ext,
-                lock_timeout=wait,
-            )
+            return engine.index(path, **kwargs)
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(
@@ -142,15 +152,7 @@ def index(
                     rate=f"{p.chunks_per_s:.0f}",
                 )
 
-            return engine.index(
-                path,
-                force=force,
-                splitter=splitter,
-                ignore_patterns=ignore,
-                extensions=ext,
-                lock_timeout=wait,
-                progress=on_progress,
-            )
+            return engine.index(path, progress=on_progress, **kwargs)
 
     report = _run(work)
     if as_json:

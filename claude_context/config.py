@@ -38,6 +38,11 @@ class Config:
     # Chunking
     splitter: str = "ast"  # "ast" (tree-sitter) or "text" (line windows only)
     max_chunk_chars: int = 1500
+    # Index backends (per codebase; changing them rebuilds derived data, never re-embeds)
+    quantization: str = "auto"  # none | int8 | rabitq | auto
+    store: str = "local"  # local | milvus
+    milvus_uri: str = ""
+    milvus_token: str = ""
     # Search
     search_mode: str = "hybrid"
     rrf_k: int = 60
@@ -90,6 +95,10 @@ def _validated(cfg: Config) -> Config:
         raise ConfigError(f"splitter must be 'ast' or 'text', not {cfg.splitter!r}")
     if cfg.search_mode not in {"hybrid", "semantic", "keyword"}:
         raise ConfigError(f"search mode must be hybrid, semantic or keyword, not {cfg.search_mode!r}")
+    if cfg.quantization not in {"none", "int8", "rabitq", "auto"}:
+        raise ConfigError(f"quantization must be none, int8, rabitq or auto, not {cfg.quantization!r}")
+    if cfg.store not in {"local", "milvus"}:
+        raise ConfigError(f"store must be local or milvus, not {cfg.store!r}")
     if cfg.max_chunk_chars < 200:
         raise ConfigError("max_chunk_chars must be at least 200")
     if cfg.batch_size < 1 or cfg.max_file_bytes < 1 or cfg.token_budget < 100:

@@ -8,6 +8,7 @@ several processes agree about it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -31,8 +32,8 @@ from claude_context.discovery import (
 )
 from claude_context.embedding import Embedder, EmbeddingCache
 from claude_context.index.base import IndexBusyError
+from claude_context.index.factory import IndexOptions, open_chunk_index, resolve_quantization
 from claude_context.index.fusion import rrf
-from claude_context.index.local import open_local_index
 from claude_context.index.metadata import FileState, StoredChunk
 from claude_context.index.store import CodebaseStore, FileUpdate, codebase_folder
 from claude_context.models import FileEntry, SearchFilter, sha
@@ -179,9 +180,14 @@ class Engine:
             folder = codebase_folder(self.config.codebases_dir, root)
             if not create and not (folder / "index.sqlite").exists():
                 return None
-            store = CodebaseStore(folder, self.cache, open_local_index)
+            store = CodebaseStore(folder, self.cache, self._open_chunk_index)
             self._stores[root] = store
             return store
+
+    def _open_chunk_index(self, folder: Path, dim: int, options: IndexOptions):
+        if options.store == "milvus" and not options.milvus_token and self.config.milvus_token:
+            options = dataclasses.replace(options, milvus_token=self.config.milvus_token)
+        return open_chunk_index(folder, dim, options)
 
     def _indexed_roots(self) -> list[Path]:
         roots = []
@@ -226,6 +232,8 @@ class Engine:
         splitter: str | None = None,
         ignore_patterns: list[str] | None = None,
         extensions: list[str] | None = None,
+        quantization: str | None = None,
+        store_kind: str | None = None,
         lock_timeout: float = 0.0,
     ) -> IndexReport:
         """Bring the index of ``path`` up to date with the disk (incremental unless ``force``)."""
@@ -248,6 +256,7 @@ class Engine:
                 settings=json.dumps(settings),
                 progress=json.dumps(asdict(IndexProgress("scanning"))),
             )
+            self._apply_index_options(store, quantization, store_kind)
             report = self._index_locked(store, root, settings, force, progress, cancel, t0)
             store.meta.set_meta(
                 status="indexed",
@@ -326,6 +335,28 @@ class Engine:
         job.cancel.set()
         job.thread.join(timeout)
         return True
+
+    def _apply_index_options(
+        self, store: CodebaseStore, quantization: str | None, store_kind: str | None
+    ) -> None:
+        """Pick the backend options for this run; a change rebuilds derived data in ``sync``."""
+        old = store.index_options()
+        have = bool(store.meta.get_meta("index_options"))
+        requested = quantization or (old.quantization if have else self.config.quantization)
+        if requested not in {"none", "int8", "rabitq", "auto"}:
+            raise UserError(f"quantization must be none, int8, rabitq or auto, not {requested!r}")
+        kind = store_kind or (old.store if have else self.config.store)
+        if kind not in {"local", "milvus"}:
+            raise UserError(f"store must be local or milvus, not {kind!r}")
+        options = IndexOptions(
+            store=kind,
+            quantization=resolve_quantization(requested, store.meta.chunk_count()),
+            milvus_uri=self.config.milvus_uri or old.milvus_uri,
+            milvus_token=self.config.milvus_token,
+        )
+        store.meta.set_meta(quantization_requested=requested)
+        if store.set_index_options(options) and have:
+            log.info("index options changed to %s: rebuilding derived index from stored embeddings", options)
 
     def _settings(
         self,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -79,11 +78,3 @@ class LocalChunkIndex(ChunkIndex):
     def close(self) -> None:
         self.vectors.close()
         self.keywords.close()
-
-
-def open_local_index(folder: Path, dim: int) -> LocalChunkIndex:
-    """Factory: the local index of a codebase folder (the one place that picks classes)."""
-    from claude_context.index.bm25 import TantivyKeywordIndex
-    from claude_context.index.hnsw import HnswVectorIndex
-
-    return LocalChunkIndex(HnswVectorIndex(folder, dim), TantivyKeywordIndex(folder))

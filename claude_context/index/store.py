@@ -8,6 +8,7 @@ difference, without re-embedding anything that was embedded before.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -19,13 +20,14 @@ import numpy as np
 
 from claude_context.embedding import EmbeddingCache
 from claude_context.index.base import ChunkIndex, KeywordDoc
+from claude_context.index.factory import IndexOptions
 from claude_context.index.metadata import FileState, MetadataStore, StoredChunk
 from claude_context.locking import WriteLock
 from claude_context.models import Chunk, sha
 
 log = logging.getLogger(__name__)
 
-IndexFactory = Callable[[Path, int], ChunkIndex]
+IndexFactory = Callable[[Path, int, IndexOptions], ChunkIndex]
 
 
 @dataclass(slots=True)
@@ -62,6 +64,7 @@ class CodebaseStore:
         self._factory = index_factory
         self._index: ChunkIndex | None = None
         self._synced_generation: int | None = None
+        self._options_override: IndexOptions | None = None  # carries secrets (tokens) not persisted
 
     # -- identity --------------------------------------------------------------------------------
     @property
@@ -78,13 +81,40 @@ class CodebaseStore:
     def model_id(self) -> str | None:
         return self.meta.get_meta("model_id")
 
+    def index_options(self) -> IndexOptions:
+        raw = json.loads(self.meta.get_meta("index_options", "{}") or "{}")
+        return IndexOptions(**{k: v for k, v in raw.items() if k in IndexOptions.__dataclass_fields__})
+
+    def set_index_options(self, options: IndexOptions) -> bool:
+        """Record new backend options; on a change, drop the derived index so ``sync`` rebuilds it
+        from SQLite and the embedding cache (nothing is re-embedded). Returns True if changed."""
+        old = self.index_options()
+        if old.to_dict() == options.to_dict() and self.meta.get_meta("index_options"):
+            return False
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+        if old.store != options.store:
+            self._drop_local_files(("vectors", "bm25"))
+        elif old.quantization != options.quantization:
+            self._drop_local_files(("vectors",))
+        self.meta.set_meta(index_options=json.dumps(options.to_dict()))
+        self._options_override = options
+        self._synced_generation = None
+        return True
+
+    def _drop_local_files(self, prefixes: tuple[str, ...]) -> None:
+        for p in self.folder.iterdir():
+            if p.name.startswith(prefixes):
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+
     def chunk_index(self, dim: int | None = None) -> ChunkIndex | None:
         """The derived index, opened lazily once the vector dimension is known."""
         if self._index is None:
             dim = dim or self.dim
             if dim is None:
                 return None
-            self._index = self._factory(self.folder, dim)
+            self._index = self._factory(self.folder, dim, self._options_override or self.index_options())
         return self._index
 
     # -- writes (caller holds the write lock) ----------------------------------------------------
@@ -137,9 +167,7 @@ class CodebaseStore:
             con.execute("DELETE FROM chunks")
             con.execute("DELETE FROM files")
             MetadataStore.bump_generation(con)
-        for p in self.folder.iterdir():
-            if p.name.startswith(("vectors", "bm25")):
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
+        self._drop_local_files(("vectors", "bm25"))
 
     # -- consistency -----------------------------------------------------------------------------
     def sync(self, model_id: str, durable: bool) -> dict[str, int]:
