@@ -464,6 +464,53 @@ def test_javascript_assignment_forms() -> None:
     assert one(chunks, "res.send").signature == "res.send = function send(body) {"
 
 
+def test_javascript_calls_passing_a_function() -> None:
+    text = """\
+defineGetter(req, 'secure', function secure() {
+  return this.protocol === 'https';
+});
+defineGetter(req, 'fresh', function () {
+  return true;
+});
+app.get('/users/:id', function (req, res) {
+  res.send(req.params.id);
+});
+"""
+    chunks = chunk_file("lib/request.js", text)
+    assert [(c.symbol, c.kind, c.start_line, c.end_line) for c in chunks] == [
+        ("secure", "function", 1, 3),
+        ("fresh", "function", 4, 6),
+        ("", "module", 7, 9),  # a route path is not a name
+    ]
+
+
+def test_python_conditional_definitions_at_module_level() -> None:
+    text = """\
+import sys
+
+if sys.platform == "win32":
+    def auto_wrap(stream):
+        return stream
+else:
+    def auto_wrap(stream):
+        return None
+
+try:
+    from _speedups import fast
+except ImportError:
+    def fast(x):
+        return x
+"""
+    chunks = chunk_file("compat.py", text)
+    assert_invariants(chunks, text, 1500)
+    assert [(c.symbol, c.kind, c.start_line) for c in chunks if c.kind == "function"] == [
+        ("auto_wrap", "function", 4),
+        ("auto_wrap", "function", 7),
+        ("fast", "function", 13),
+    ]
+    assert chunks[0].kind == "module" and chunks[0].content.endswith('if sys.platform == "win32":')
+
+
 def test_typescript_and_tsx_forms() -> None:
     ts = """\
 import { x } from "y";

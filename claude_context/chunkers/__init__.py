@@ -15,7 +15,7 @@ from .languages import SPECS, detect_language
 from .markdown import markdown_pieces
 from .text import Lines, Piece, text_pieces
 
-__all__ = ["AST_LANGUAGES", "chunk_file", "detect_language", "valid_pieces"]
+__all__ = ["chunk_file", "detect_language"]
 
 log = logging.getLogger(__name__)
 

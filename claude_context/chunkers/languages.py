@@ -260,8 +260,32 @@ def _js_target_name(left: Any) -> str:
     return name
 
 
+_JS_IDENTIFIER_RE = re.compile(r"[A-Za-z_$][\w$]*")
+
+
+def _js_call_with_function(node: Any, call: Any) -> Def | None:
+    """``defineGetter(req, 'ip', function ip() {...})`` -> ``ip``; ``describe('parser', () => {})``
+    -> ``parser``. Calls passing an unnamed function and no identifier-like string stay module code."""
+    args = call.child_by_field_name("arguments")
+    if args is None:
+        return None
+    func = next((a for a in args.named_children if a.type in _JS_FUNCS), None)
+    if func is None:
+        return None
+    name = func.child_by_field_name("name")
+    if name is None:
+        for arg in args.named_children:
+            if arg.type == "string" and _JS_IDENTIFIER_RE.fullmatch(text_of(arg)[1:-1]):
+                name = arg
+                break
+        else:
+            return None
+    return make_def(node, func, "function", name, func.child_by_field_name("body"))
+
+
 def _js_expression(node: Any, c: Classifier) -> ClassifyResult:
-    """``res.send = function send() {}``, ``exports.x = ...``; TS ``namespace X {}``."""
+    """``res.send = function send() {}``, ``exports.x = ...``, a call passing a named function;
+    TS ``namespace X {}``."""
     inner = node.named_children[0] if node.named_children else None
     if inner is None:
         return None
@@ -270,6 +294,8 @@ def _js_expression(node: Any, c: Classifier) -> ClassifyResult:
         if isinstance(found, Def):
             found.node = node
         return found
+    if inner.type == "call_expression":
+        return _js_call_with_function(node, inner)
     if inner.type != "assignment_expression":
         return None
     left = inner.child_by_field_name("left")
@@ -550,7 +576,10 @@ SPECS: dict[str, LangSpec] = {
         grammar="python",
         defs={"function_definition": "function", "class_definition": "class"},
         wrappers=frozenset({"decorated_definition"}),
-        transparent=frozenset({"ERROR"}),
+        # `if WIN: def f(): ...` / `try: ... except ImportError: def f(): ...` in compat modules
+        transparent=frozenset(
+            {"ERROR", "if_statement", "elif_clause", "else_clause", "try_statement", "except_clause", "block"}
+        ),
         attach_types=frozenset({"comment"}),
         line_comments=("#",),
         block_comment=None,
