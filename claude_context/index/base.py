@@ -13,8 +13,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from claude_context.models import SearchFilter
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,11 @@ class KeywordDoc:
     symbol: str
     content: str
     context: str = ""
+    # Descriptive fields a remote store keeps beside the text (the local BM25 index ignores them).
+    language: str = ""
+    kind: str = ""
+    start_line: int = 0
+    end_line: int = 0
 
 
 class VectorIndex(ABC):
@@ -108,6 +117,14 @@ class IndexBusyError(RuntimeError):
     """Another writer holds this codebase's index."""
 
 
+class StoreError(Exception):
+    """A problem with a (remote) index store the user can act on; its message is one line."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be used right now: unreachable, credentials refused, collection missing."""
+
+
 class ChunkIndex(ABC):
     """The searchable, derived copy of one codebase's chunks.
 
@@ -116,6 +133,9 @@ class ChunkIndex(ABC):
     """
 
     kind: str = "base"
+    #: True: a reader process patches its own in-memory copy from SQLite (``CodebaseStore.sync``).
+    #: False: the index is shared (a server) and only the writer changes it.
+    reader_patches: bool = True
 
     @abstractmethod
     def add(self, docs: Sequence[KeywordDoc], vectors: np.ndarray) -> None:
@@ -155,6 +175,27 @@ class ChunkIndex(ABC):
 
     @abstractmethod
     def search_keyword(self, query: str, k: int, allowed_paths: set[str] | None) -> list[Hit]: ...
+
+    def search_hybrid(
+        self,
+        query: str | None,
+        vector: np.ndarray | None,
+        k: int,
+        allowed_paths: set[str] | None,
+        filters: SearchFilter | None = None,
+        *,
+        rrf_k: int = 60,
+        weights: tuple[float, float] = (1.0, 1.0),
+    ) -> list[Hit] | None:
+        """Search in the backend itself: ``vector`` only = semantic, ``query`` only = keyword, both =
+        hybrid fused by weighted RRF (``weights`` = dense, keyword). ``allowed_paths`` is the scope
+        the engine resolved from ``filters``. None = not supported: the engine calls
+        ``search_dense``/``search_keyword`` and fuses the rankings itself."""
+        return None
+
+    def drop(self) -> None:  # noqa: B027 - optional hook
+        """Delete data kept outside the codebase folder (a remote collection); the folder itself is
+        removed by the caller."""
 
     def stats(self) -> dict[str, object]:
         return {}

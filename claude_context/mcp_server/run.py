@@ -1,0 +1,111 @@
+"""Entry point of ``claude-context serve``: build the engine and server, then serve stdio or HTTP.
+
+The handshake must never wait for the embedding model: the model loads in a background thread
+started just before the transport, and nothing is written to stdout (the stdio protocol stream).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+
+from claude_context.mcp_server.http import (
+    TOKEN_ENV,
+    ServeError,
+    StaticTokenVerifier,
+    auth_settings,
+    check_bind,
+    security_settings,
+)
+
+log = logging.getLogger("claude_context.mcp_server")
+
+TRANSPORTS = ("stdio", "http")
+
+
+def _warm_up(engine) -> None:
+    try:
+        engine.warm_up()
+        log.info("embedding model loaded")
+    except Exception as exc:  # the first search reports it properly; the server keeps running
+        log.warning("could not load the embedding model in the background: %s", exc)
+
+
+def serve(
+    transport: str = "stdio",
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    allow_remote: bool = False,
+    allowed_hosts: list[str] | None = None,
+    log_level: str | None = None,
+    warm_up: bool = True,
+) -> None:
+    """Serve until the client disconnects (stdio) or the process is stopped (HTTP).
+
+    Raises ServeError for a refused configuration, before anything is started.
+    """
+    if transport not in TRANSPORTS:
+        raise ServeError(f"transport must be stdio or http, not {transport!r}")
+    level = (log_level or os.environ.get("CLAUDE_CONTEXT_LOG_LEVEL") or "WARNING").upper()
+    token = os.environ.get(TOKEN_ENV) or None
+    if transport == "http":
+        check_bind(host, token, allow_remote)
+        if not 0 < port < 65536:
+            raise ServeError(f"port must be between 1 and 65535, not {port}")
+
+    from claude_context.config import ConfigError, load_config
+    from claude_context.engine import Engine
+    from claude_context.mcp_server.server import build_server
+
+    try:
+        engine = Engine(load_config())
+    except ConfigError as exc:
+        raise ServeError(str(exc)) from None
+    verifier = StaticTokenVerifier(token) if (token and transport == "http") else None
+    server = build_server(
+        engine,
+        token_verifier=verifier,
+        auth=auth_settings(host, port) if verifier else None,
+        log_level=level,
+    )
+    if warm_up:
+        threading.Thread(target=_warm_up, args=(engine,), name="warm-up", daemon=True).start()
+    try:
+        if transport == "stdio":
+            server.run("stdio")
+        else:
+            security = security_settings(host, allowed_hosts)
+            shown = f"[{host}]" if ":" in host else host
+            print(
+                f"claude-context: MCP over streamable HTTP at http://{shown}:{port}/mcp"
+                + (" (bearer token required)" if verifier else ""),
+                file=sys.stderr,
+                flush=True,
+            )
+            server.run("streamable-http", host=host, port=port, transport_security=security)
+    finally:
+        engine.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m claude_context.mcp_server [--transport ...]``: the same as ``claude-context serve``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="claude-context serve", description="Serve claude-context over MCP.")
+    ap.add_argument("--transport", choices=TRANSPORTS, default="stdio")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--allow-remote", action="store_true")
+    ap.add_argument("--allowed-host", action="append", default=[])
+    a = ap.parse_args(argv)
+    try:
+        serve(a.transport, a.host, a.port, allow_remote=a.allow_remote, allowed_hosts=a.allowed_host)
+    except ServeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
