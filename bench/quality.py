@@ -106,8 +106,8 @@ def table(results: list[dict]) -> str:
         for mode, data in res["modes"].items():
             a = data["all"]
             lines.append(
-                f"{res['set']:<10} {mode:<9} {a.get('c@1', 0):>6.3f} {a.get('c@10', 0):>6.3f} {a['mrr']:>6.3f} "
-                f"{a['f@1']:>6.3f} {a['tok']:>7.0f} {a['p50_ms']:>6.1f}"
+                f"{res['set']:<10} {mode:<9} {a.get('c@1', 0):>6.3f} {a.get('c@10', 0):>6.3f} "
+                f"{a['mrr']:>6.3f} {a['f@1']:>6.3f} {a['tok']:>7.0f} {a['p50_ms']:>6.1f}"
             )
             if len(data["languages"]) > 1:
                 for lang, s in data["languages"].items():

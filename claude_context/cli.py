@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +26,14 @@ err = Console(stderr=True, highlight=False)
 
 PathArg = Annotated[Path, typer.Argument(help="Root folder of the codebase (or a folder inside it).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (see README).")]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Embedding backend: auto, torch, onnx or onnx-int8 (auto: onnx-int8 on CPU, torch on CUDA). "
+        "Switching re-embeds the index."
+    ),
+]
+DeviceOpt = Annotated[str | None, typer.Option(help="Model device: auto, cpu, cuda, cuda:N or mps.")]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -49,11 +58,11 @@ def _run(fn):
     """Run an engine call; user-facing errors become one line and a non-zero exit code."""
     from claude_context.embedding import EmbeddingError
     from claude_context.engine import IndexCancelled, UserError
-    from claude_context.index.base import IndexBusyError
+    from claude_context.index.base import IndexBusyError, StoreError
 
     try:
         return fn()
-    except (UserError, IndexBusyError, EmbeddingError, ConfigError) as exc:
+    except (UserError, IndexBusyError, EmbeddingError, ConfigError, StoreError) as exc:
         raise _fail(str(exc)) from None
     except IndexCancelled:
         raise _fail("cancelled", 130) from None
@@ -63,6 +72,13 @@ def _run(fn):
 
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "never"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def _human_bytes(n: int) -> str:
@@ -110,9 +126,13 @@ def index(
     ] = 0.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOpt = False,
+    backend: BackendOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Index (or incrementally re-index) a codebase."""
-    cfg = _config(model=model, milvus_uri=milvus_uri, milvus_token=milvus_token)
+    cfg = _config(
+        model=model, milvus_uri=milvus_uri, milvus_token=milvus_token, backend=backend, device=device
+    )
     engine = _engine(cfg)
     kwargs = dict(
         force=force,
@@ -128,7 +148,7 @@ def index(
     def work():
         if not show:
             return engine.index(path, **kwargs)
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress, TextColumn
 
         with Progress(
             TextColumn("[bold]{task.fields[phase]}"),
@@ -136,20 +156,23 @@ def index(
             TextColumn("{task.completed}/{task.total} files"),
             TextColumn("{task.fields[chunks]} chunks"),
             TextColumn("{task.fields[rate]} chunks/s"),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[eta]}"),
             console=err,
             transient=True,
         ) as bar:
-            task = bar.add_task("index", total=None, phase="scanning", chunks=0, rate="-")
+            task = bar.add_task("index", total=None, phase="scanning", chunks=0, rate="-", eta="")
 
             def on_progress(p) -> None:
+                # chunks: with vectors / keyword-searchable; rate and ETA: vectors (the model's pace)
+                staged = f"/{p.chunks_staged}" if p.chunks_staged > p.chunks_done else ""
                 bar.update(
                     task,
                     total=p.files_total or None,
                     completed=p.files_done,
                     phase=p.phase,
-                    chunks=p.chunks_done,
-                    rate=f"{p.chunks_per_s:.0f}",
+                    chunks=f"{p.chunks_done}{staged}",
+                    rate=f"{p.rate or p.chunks_per_s:.0f}",
+                    eta=f"ETA {_duration(p.eta_s)}" if p.eta_s else "",
                 )
 
             return engine.index(path, progress=on_progress, **kwargs)
@@ -159,6 +182,8 @@ def index(
         out.print_json(json.dumps(report.to_dict()))
         return
     r = report
+    if r.note:
+        out.print(f"[yellow]note: {escape(r.note)}[/yellow]")
     out.print(
         f"indexed [bold]{escape(r.root)}[/bold]: {r.files_total} files, {r.chunks_total} chunks "
         f"({r.files_changed} changed, {r.files_deleted} deleted, {r.files_unchanged} unchanged; "
@@ -209,6 +234,11 @@ def search(
         return
     if resp.partial:
         out.print("[yellow]note: indexing is still running; results cover what is indexed so far[/yellow]")
+    if resp.semantic_coverage < 1.0:
+        out.print(
+            f"[yellow]note: {resp.semantic_coverage:.0%} of the index is semantic so far "
+            "(keyword matches cover everything indexed; embeddings fill in behind)[/yellow]"
+        )
     if not resp.results:
         out.print(f"no results{': ' + resp.note if resp.note else ''}")
     for i, r in enumerate(resp.results, 1):
@@ -256,11 +286,26 @@ def status(
             f"  last indexed: {_when(s.last_indexed_at)}; model: {s.model}; "
             f"on disk: {_human_bytes(s.size_bytes)}"
         )
+        who = f" (pid {s.watcher_pid})" if s.watcher_pid else ""
+        why = f": {escape(s.watcher_message)}" if s.watcher_message else ""
+        state = s.watcher if s.watcher != "off" else "off (no live watcher)"
+        color = "red" if s.watcher == "error" else "yellow" if s.watcher == "polling" else ""
+        state = f"[{color}]{state}[/{color}]" if color else state
+        out.print(f"  watcher: {state}{who}{why}; last change applied: {_when(s.last_change_at)}")
         if s.index:
             out.print(
                 f"  vector index: {s.index.get('vector_index')}, {s.index.get('vectors')} vectors, "
                 f"{_human_bytes(int(s.index.get('vector_index_bytes', 0) or 0))} resident"
             )
+            details = s.index.get("vector_index_details")
+            if isinstance(details, dict) and details.get("mode"):
+                out.print(f"  vector search: {escape(str(details['mode']))}")
+            if s.index.get("store") == "milvus":
+                if s.index.get("available"):
+                    where = f"{s.index.get('server')} at {s.index.get('uri')}"
+                    out.print(f"  store: {escape(where)}, collection {s.index.get('collection')}")
+                else:
+                    out.print(f"  store: [red]unavailable[/red]: {escape(str(s.index.get('error')))}")
 
 
 @app.command("list")
@@ -308,8 +353,26 @@ def serve(
         list[str] | None,
         typer.Option("--allowed-host", help="HTTP: extra Host name clients use (repeatable)."),
     ] = None,
+    backend: BackendOpt = None,
+    device: DeviceOpt = None,
+    watch: Annotated[
+        bool | None,
+        typer.Option(
+            "--watch/--no-watch",
+            help="Keep every indexed codebase fresh by watching its files (default on; "
+            "CLAUDE_CONTEXT_WATCH=0 turns it off).",
+        ),
+    ] = None,
 ) -> None:
     """Run the MCP server (tools: index_codebase, search_code, get_indexing_status, ...)."""
+    import os
+
+    _config(backend=backend, device=device)  # a bad value fails here, before the server starts
+    for name, value in (("BACKEND", backend), ("DEVICE", device)):
+        if value:  # the server's config reads the environment layer
+            os.environ[f"CLAUDE_CONTEXT_{name}"] = value
+    if watch is not None:
+        os.environ["CLAUDE_CONTEXT_WATCH"] = "1" if watch else "0"
     from claude_context.mcp_server.http import ServeError
     from claude_context.mcp_server.run import serve as run_server
 
@@ -320,6 +383,84 @@ def serve(
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+@app.command()
+def watch(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Codebase roots to keep fresh (indexed first if they are not yet).")
+    ],
+    debounce: Annotated[
+        float | None, typer.Option(help="Seconds of quiet after the last file event before updating.")
+    ] = None,
+    poll: Annotated[
+        bool, typer.Option("--poll", help="Scan periodically instead of using file events.")
+    ] = False,
+    poll_interval: Annotated[float | None, typer.Option(help="Seconds between scans when polling.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per update.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per update (JSON lines).")] = False,
+) -> None:
+    """Watch codebases and update their indexes as files change, until interrupted."""
+    import signal
+    import threading
+
+    from claude_context.watcher import WatchService, format_update
+
+    cfg = _config()
+    engine = _engine(cfg)
+    roots: list[Path] = []
+    for path in paths:
+        st = _run(lambda p=path: engine.status(p))
+        if st.status in ("not_indexed", "failed"):  # failed: an interrupted run is resumed first
+            if not quiet:
+                what = "is not indexed yet" if st.status == "not_indexed" else "has an unfinished index"
+                err.print(f"{escape(str(path))} {what}: indexing it first")
+            target = path if st.status == "not_indexed" else Path(st.root)
+            report = _run(lambda p=target: engine.index(p))
+            if not quiet:
+                out.print(
+                    f"indexed [bold]{escape(report.root)}[/bold]: {report.files_total} files, "
+                    f"{report.chunks_total} chunks in {report.seconds:.2f}s"
+                )
+            roots.append(Path(report.root))
+        else:
+            roots.append(Path(st.root))
+
+    def on_update(root: Path, report) -> None:
+        if as_json:
+            typer.echo(json.dumps({"root": str(root), "time": time.time(), **report.to_dict()}))
+        elif not quiet:
+            out.print(escape(format_update(root, report)))
+
+    def on_state(root: Path, state: str, message: str) -> None:
+        if quiet and state != "error":
+            return
+        color = {"error": "red", "polling": "yellow"}.get(state, "dim")
+        tail = f": {escape(message)}" if message else ""
+        err.print(f"[{color}]{escape(root.name)}: {state}{tail}[/{color}]")
+
+    service = WatchService(
+        engine,
+        roots,
+        debounce=debounce if debounce is not None else cfg.watch_debounce,
+        poll_interval=poll_interval if poll_interval is not None else cfg.watch_poll_interval,
+        polling=poll,
+        on_update=on_update,
+        on_state=on_state,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    service.start()
+    if not quiet and not as_json:
+        err.print(f"watching {', '.join(escape(str(r)) for r in roots)} (Ctrl-C to stop)")
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.stop()  # saves the vector indexes the updates left unsaved
+        engine.close()
 
 
 def main() -> None:

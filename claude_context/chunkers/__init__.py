@@ -36,13 +36,15 @@ def valid_pieces(pieces: list[Piece], lines: Lines) -> bool:
     return all(blank[i] for i in range(nxt, n))
 
 
-def ast_pieces(language: str, lines: Lines, text: str, max_chars: int) -> list[Piece]:
+def ast_pieces(
+    language: str, lines: Lines, text: str, max_chars: int, module_chars: int | None = None
+) -> list[Piece]:
     """Structure-aware pieces for a language we can parse (raises on parser trouble)."""
     if language == "markdown":
         return markdown_pieces(lines, max_chars)
     from .treesitter import TreeSitterChunker  # imported lazily: the grammars are heavy
 
-    return TreeSitterChunker(SPECS[language], text, lines, max_chars).pieces()
+    return TreeSitterChunker(SPECS[language], text, lines, max_chars, module_chars).pieces()
 
 
 def chunk_file(
@@ -50,6 +52,7 @@ def chunk_file(
     text: str,
     *,
     max_chars: int = 1500,
+    module_chars: int | None = 600,
     splitter: str = "ast",
     language: str | None = None,
 ) -> list[Chunk]:
@@ -62,7 +65,7 @@ def chunk_file(
     pieces: list[Piece] | None = None
     if splitter != "text" and lang in AST_LANGUAGES:
         try:
-            pieces = ast_pieces(lang, lines, text, max_chars)
+            pieces = ast_pieces(lang, lines, text, max_chars, module_chars)
             if not valid_pieces(pieces, lines):
                 log.warning("chunker produced inconsistent spans for %s; using line windows", path)
                 pieces = None

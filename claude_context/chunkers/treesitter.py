@@ -104,10 +104,13 @@ class _Scope:
 class TreeSitterChunker:
     """Chunks one file; create one per file (holds its lines and byte offsets)."""
 
-    def __init__(self, spec: LangSpec, text: str, lines: Lines, max_chars: int) -> None:
+    def __init__(
+        self, spec: LangSpec, text: str, lines: Lines, max_chars: int, module_chars: int | None = None
+    ) -> None:
         self.spec = spec
         self.lines = lines
         self.max_chars = max(1, max_chars)
+        self.module_chars = max(1, min(module_chars or max_chars, self.max_chars))
         self.src = text.encode("utf-8", "surrogatepass")
         self.starts = _line_starts(lines.lines, text)
 
@@ -328,7 +331,12 @@ class TreeSitterChunker:
     def _emit_own(self, start: int, end: int, scope: _Scope, first: bool, out: list[Piece]) -> None:
         """The container's own lines: module code, or a class header / fields / closing brace."""
         lines = self.lines
-        spans = windows(lines, start, end, self.max_chars)
+        budget = self.max_chars
+        if scope.kind == "module":
+            # module-level code (imports, constants, exported bindings) in small groups: each
+            # binding is findable on its own instead of drowning in a page of imports
+            budget = self.module_chars
+        spans = windows(lines, start, end, budget)
         if not spans:
             return
         trivial = all(_is_closer(lines.lines[i]) for i in range(spans[0][0], spans[-1][1] + 1))

@@ -186,9 +186,11 @@ class ChunkIndex(ABC):
         *,
         rrf_k: int = 60,
         weights: tuple[float, float] = (1.0, 1.0),
+        fusion: str = "rrf",
     ) -> list[Hit] | None:
         """Search in the backend itself: ``vector`` only = semantic, ``query`` only = keyword, both =
-        hybrid fused by weighted RRF (``weights`` = dense, keyword). ``allowed_paths`` is the scope
+        hybrid fused by ``fusion`` ("score": weighted normalized scores, "rrf": reciprocal rank;
+        ``weights`` = dense, keyword). ``allowed_paths`` is the scope
         the engine resolved from ``filters``. None = not supported: the engine calls
         ``search_dense``/``search_keyword`` and fuses the rankings itself."""
         return None
@@ -199,6 +201,10 @@ class ChunkIndex(ABC):
 
     def stats(self) -> dict[str, object]:
         return {}
+
+    def release_writer(self) -> None:  # noqa: B027 - optional hook
+        """Give up process-held write handles (e.g. tantivy's writer lock) when this process stops
+        being the codebase's writer, so the next writer (maybe another process) can open its own."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""

@@ -34,6 +34,7 @@ import tantivy
 from tantivy import Document, Filter, Index, Occur, Query, SchemaBuilder, TextAnalyzerBuilder, Tokenizer
 
 from claude_context.index.base import Hit, IndexBusyError, KeywordDoc, KeywordIndex
+from claude_context.index.expansion import expansions
 
 __all__ = ["IndexBusyError", "TantivyKeywordIndex", "code_tokens", "query_tokens"]
 
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 # Bump when the schema or the token stream changes: an index built with another version is
 # wiped on open (generation None) and rebuilt by the store from SQLite.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 TOKENIZER_VERSION = 1
 
 _DIR = "bm25"
@@ -114,19 +115,27 @@ you your yours he she his her him us also just very too please find show tell gi
 STOP_WORDS: frozenset[str] = frozenset(_STOP_WORDS_TEXT.split())
 
 
-def query_tokens(text: str) -> list[str]:
+def plain_tokens(text: str) -> list[str]:
+    """Ablation baseline: lowercase word runs, no identifier splitting (a generic text engine)."""
+    return [w.lower() for w in _RUN_RE.findall(text) if _MIN_LEN <= len(w) <= _MAX_LEN]
+
+
+TOKENIZERS = {"code": code_tokens, "plain": plain_tokens}
+
+
+def query_tokens(text: str, tokenize=code_tokens) -> list[str]:
     """``code_tokens`` minus English stop words, de-duplicated in first-seen order.
 
     If the query consists only of stop words (e.g. ``this``, a JavaScript keyword) they are
     kept: an all-stop-word query still means something to the user.
     """
-    toks = list(dict.fromkeys(code_tokens(text)))
+    toks = list(dict.fromkeys(tokenize(text)))
     kept = [t for t in toks if t not in STOP_WORDS]
     return kept or toks
 
 
-def _meta_text(doc: KeywordDoc) -> str:
-    return " ".join(code_tokens(f"{doc.path} {doc.symbol} {doc.context}"))
+def _meta_text(doc: KeywordDoc, tokenize=code_tokens) -> str:
+    return " ".join(tokenize(f"{doc.path} {doc.symbol} {doc.context}"))
 
 
 # --------------------------------------------------------------------------- index
@@ -180,9 +189,22 @@ class TantivyKeywordIndex(KeywordIndex):
     The writer lock is held from the first write until ``close``.
     """
 
-    def __init__(self, folder: Path, *, meta_boost: float = 2.0, writer_threads: int = 2) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        meta_boost: float = 2.0,
+        expansion_weight: float = 0.0,
+        tokenizer: str = "code",
+        writer_threads: int = 2,
+    ) -> None:
         self.folder = Path(folder)
         self.meta_boost = float(meta_boost)
+        self.expansion_weight = float(expansion_weight)
+        if tokenizer not in TOKENIZERS:
+            raise ValueError(f"unknown keyword tokenizer {tokenizer!r}")
+        self.tokenizer = tokenizer
+        self._tokenize = TOKENIZERS[tokenizer]
         self.writer_threads = max(1, min(writer_threads, os.cpu_count() or 1))
         self._schema = _schema()
         self._analyzer = _analyzer()
@@ -208,7 +230,11 @@ class TantivyKeywordIndex(KeywordIndex):
             return None
         if not isinstance(meta, dict):
             return None
-        if meta.get("schema_version") != SCHEMA_VERSION or meta.get("tokenizer_version") != TOKENIZER_VERSION:
+        if (
+            meta.get("schema_version") != SCHEMA_VERSION
+            or meta.get("tokenizer_version") != TOKENIZER_VERSION
+            or meta.get("tokenizer", "code") != self.tokenizer
+        ):
             return None
         gen = meta.get("generation")
         if gen is not None and not isinstance(gen, int):
@@ -221,6 +247,7 @@ class TantivyKeywordIndex(KeywordIndex):
             {
                 "schema_version": SCHEMA_VERSION,
                 "tokenizer_version": TOKENIZER_VERSION,
+                "tokenizer": self.tokenizer,
                 "generation": generation,
             },
         )
@@ -289,8 +316,8 @@ class TantivyKeywordIndex(KeywordIndex):
             doc = Document()
             doc.add_integer("id", int(d.id))
             doc.add_text("path", d.path)
-            doc.add_text("body", " ".join(code_tokens(d.content)))
-            doc.add_text("meta", _meta_text(d))
+            doc.add_text("body", " ".join(self._tokenize(d.content)))
+            doc.add_text("meta", _meta_text(d, self._tokenize))
             prepared.append(doc)
         with self._lock:
             writer = self._get_writer()
@@ -320,6 +347,16 @@ class TantivyKeywordIndex(KeywordIndex):
             if self._writer is not None:
                 self._writer.rollback()
 
+    def release_writer(self) -> None:
+        """Drop the writer (and its directory lock) so another process can write; the next write
+        opens a new one. Uncommitted changes are dropped (SQLite stays the truth)."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    writer.rollback()
+                del writer  # dropping the Rust writer joins its threads and frees the lock file
+
     def committed_generation(self) -> int | None:
         """Read from disk each time, so another process's commits are seen."""
         meta = self._read_sidecar()
@@ -328,25 +365,39 @@ class TantivyKeywordIndex(KeywordIndex):
     # ------------------------------------------------------------------ reading
 
     def _terms(self, query: str) -> list[str]:
-        toks = query_tokens(query)
+        toks = query_tokens(query, self._tokenize)
         if not toks:
             return []
         stems = self._analyzer.analyze(" ".join(toks))
         return list(dict.fromkeys(stems))[:_MAX_QUERY_TERMS]
 
+    def _expansion_terms(self, query: str, terms: list[str]) -> list[str]:
+        extra = expansions(query, STOP_WORDS)
+        if not extra:
+            return []
+        have = set(terms)
+        return [t for t in dict.fromkeys(self._analyzer.analyze(" ".join(extra))) if t not in have][:32]
+
     def search(self, query: str, k: int, allowed_paths: set[str] | None = None) -> list[Hit]:
-        """Top-k by BM25 over body + boosted meta (path, symbol, context); best first."""
+        """Top-k by BM25 over body + boosted meta (path, symbol, context); best first.
+
+        Expansion terms (joined compounds, abbreviations) count with ``expansion_weight``.
+        """
         self._check_open()
         if k <= 0 or (allowed_paths is not None and not allowed_paths):
             return []
         terms = self._terms(query)
         if not terms:
             return []
+        weighted = [(t, 1.0) for t in terms]
+        if self.expansion_weight:
+            weighted += [(t, self.expansion_weight) for t in self._expansion_terms(query, terms)]
         clauses: list[tuple[Occur, Query]] = []
-        for t in terms:
-            clauses.append((Occur.Should, Query.term_query(self._schema, "body", t)))
+        for t, w in weighted:
+            body_q = Query.term_query(self._schema, "body", t)
+            clauses.append((Occur.Should, body_q if w == 1.0 else Query.boost_query(body_q, w)))
             meta_q = Query.term_query(self._schema, "meta", t)
-            clauses.append((Occur.Should, Query.boost_query(meta_q, self.meta_boost)))
+            clauses.append((Occur.Should, Query.boost_query(meta_q, self.meta_boost * w)))
         q = Query.boolean_query(clauses)
         if allowed_paths is not None:
             path_q = Query.term_set_query(self._schema, "path", sorted(allowed_paths))

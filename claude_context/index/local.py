@@ -68,12 +68,20 @@ class LocalChunkIndex(ChunkIndex):
         return self.keywords.search(query, k, allowed_paths)
 
     def stats(self) -> dict[str, object]:
+        details = getattr(self.vectors, "details", None)
         return {
             "vector_index": self.vectors.kind,
             "vectors": self.vectors.count(),
             "vector_index_bytes": self.vectors.resident_bytes(),
             "keyword_docs": self.keywords.count(),
+            # quantized indexes say how they currently search (exact while small, IVF, ...)
+            **({"vector_index_details": details()} if callable(details) else {}),
         }
+
+    def release_writer(self) -> None:
+        release = getattr(self.keywords, "release_writer", None)
+        if release is not None:
+            release()
 
     def close(self) -> None:
         self.vectors.close()

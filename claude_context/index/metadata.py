@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
 CREATE INDEX IF NOT EXISTS chunks_name ON chunks(name COLLATE NOCASE);
+-- chunks stored (keyword-searchable) whose vectors are still being computed (progressive indexing)
+CREATE TABLE IF NOT EXISTS pending_vectors (id INTEGER PRIMARY KEY);
 """
 
 
@@ -285,6 +287,37 @@ class MetadataStore:
         gen = int(row[0]) + 1 if row else 1
         con.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('generation', ?)", (str(gen),))
         return gen
+
+    # -- chunks whose vectors are pending (see CodebaseStore.stage / fill_vectors) ---------------
+    def pending_count(self) -> int:
+        return int(self._con().execute("SELECT COUNT(*) FROM pending_vectors").fetchone()[0])
+
+    def pending_ids(self) -> set[int]:
+        return {r[0] for r in self._con().execute("SELECT id FROM pending_vectors")}
+
+    @staticmethod
+    def add_pending(con: sqlite3.Connection, ids: Iterable[int]) -> None:
+        con.executemany("INSERT OR IGNORE INTO pending_vectors(id) VALUES (?)", [(int(i),) for i in ids])
+
+    @staticmethod
+    def take_pending(con: sqlite3.Connection, ids: Sequence[int]) -> list[int]:
+        """Remove ``ids`` from the pending set; returns those that were pending (still stored)."""
+        out: list[int] = []
+        for batch in _batched(list(ids), 500):
+            marks = ",".join("?" * len(batch))
+            rows = con.execute(f"SELECT id FROM pending_vectors WHERE id IN ({marks})", batch)
+            out.extend(r[0] for r in rows)
+            con.execute(f"DELETE FROM pending_vectors WHERE id IN ({marks})", batch)
+        return out
+
+    @staticmethod
+    def drop_pending(con: sqlite3.Connection, ids: Sequence[int] | None = None) -> None:
+        """Forget pending rows: of ``ids`` (deleted chunks), or of chunks that no longer exist."""
+        if ids is None:
+            con.execute("DELETE FROM pending_vectors WHERE id NOT IN (SELECT id FROM chunks)")
+            return
+        for batch in _batched(list(ids), 500):
+            con.execute(f"DELETE FROM pending_vectors WHERE id IN ({','.join('?' * len(batch))})", batch)
 
     def language_counts(self) -> dict[str, int]:
         rows = self._con().execute("SELECT language, COUNT(*) FROM files WHERE status='ok' GROUP BY language")

@@ -33,6 +33,30 @@ def _warm_up(engine) -> None:
         log.warning("could not load the embedding model in the background: %s", exc)
 
 
+def _start_watcher(engine):
+    """Watch every indexed codebase (and those indexed later); never blocks the handshake."""
+    from claude_context.watcher import WatchService
+
+    try:
+        return WatchService(
+            engine,
+            auto=True,
+            debounce=engine.config.watch_debounce,
+            poll_interval=engine.config.watch_poll_interval,
+            on_update=lambda root, r: log.info(
+                "%s: %d changed, %d deleted, %d chunks in %.0f ms",
+                root,
+                r.files_changed,
+                r.files_deleted,
+                r.chunks_written,
+                r.seconds * 1000,
+            ),
+        ).start()
+    except Exception as exc:  # the server works without it: searches see the last indexed state
+        log.warning("could not start the file watcher: %s", exc)
+        return None
+
+
 def serve(
     transport: str = "stdio",
     host: str = "127.0.0.1",
@@ -42,10 +66,13 @@ def serve(
     allowed_hosts: list[str] | None = None,
     log_level: str | None = None,
     warm_up: bool = True,
+    watch: bool | None = None,
 ) -> None:
     """Serve until the client disconnects (stdio) or the process is stopped (HTTP).
 
-    Raises ServeError for a refused configuration, before anything is started.
+    ``watch`` (default: the config's ``watch``, on unless CLAUDE_CONTEXT_WATCH=0) keeps every
+    indexed codebase fresh: each is reconciled with the disk in the background at start, then
+    watched. Raises ServeError for a refused configuration, before anything is started.
     """
     if transport not in TRANSPORTS:
         raise ServeError(f"transport must be stdio or http, not {transport!r}")
@@ -73,6 +100,7 @@ def serve(
     )
     if warm_up:
         threading.Thread(target=_warm_up, args=(engine,), name="warm-up", daemon=True).start()
+    watcher = _start_watcher(engine) if (engine.config.watch if watch is None else watch) else None
     try:
         if transport == "stdio":
             server.run("stdio")
@@ -87,6 +115,8 @@ def serve(
             )
             server.run("streamable-http", host=host, port=port, transport_security=security)
     finally:
+        if watcher is not None:
+            watcher.stop()  # saves vector indexes that watch-mode updates left unsaved
         engine.close()
 
 

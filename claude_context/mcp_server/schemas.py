@@ -78,6 +78,16 @@ class StatusOutput(BaseModel):
     model: str = ""
     size_bytes: int = Field(0, description="Size of the index on disk.")
     languages: dict[str, int] = Field(default_factory=dict, description="Indexed files per language.")
+    watcher: str = Field(
+        "off",
+        description="File watcher keeping this index fresh (any process): off (none: changes wait for "
+        "the next index run), starting, watching (file events), polling (periodic scans) or error.",
+    )
+    watcher_message: str = Field("", description="Why the watcher polls or fails, or what it waits for.")
+    watcher_pid: int | None = Field(None, description="Process id of the live watcher.")
+    last_change_at: str | None = Field(
+        None, description="ISO 8601 time a change was last applied to the index (watcher or index run)."
+    )
 
 
 class CodebaseSummary(BaseModel):

@@ -143,6 +143,10 @@ def _status_model(st: CodebaseStatus) -> StatusOutput:
         model=st.model,
         size_bytes=st.size_bytes,
         languages=dict(st.languages),
+        watcher=st.watcher,
+        watcher_message=st.watcher_message,
+        watcher_pid=st.watcher_pid,
+        last_change_at=_iso(st.last_change_at),
     )
 
 
@@ -170,6 +174,16 @@ def _status_text(st: StatusOutput) -> str:
     if st.languages:
         top = sorted(st.languages.items(), key=lambda kv: -kv[1])[:8]
         lines.append("Languages: " + ", ".join(f"{lang} {n}" for lang, n in top))
+    why = f": {st.watcher_message}" if st.watcher_message else ""
+    if st.watcher == "watching":
+        lines.append(f"Watcher: watching (saved files are searchable within about a second){why}")
+    elif st.watcher == "polling":
+        lines.append(f"Watcher: polling (file changes are picked up by periodic scans){why}")
+    elif st.watcher == "off":
+        lines.append("Watcher: off (file changes reach the index at the next index_codebase call)")
+    else:
+        lines.append(f"Watcher: {st.watcher}{why}")
+    lines.append(f"Last change applied: {st.last_change_at or 'never'}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Ablation of the retrieval defaults: each row switches one choice off (or to its old value).
+
+Runs ``bench/quality.py``'s in-process runner over the given sets for every variant and prints
+a Markdown table (the one in bench/README.md) plus JSON. The embedding cache in ``--home`` is
+shared by all variants, so only variants that change the embedded text pay for embedding.
+
+usage: python bench/ablation.py SET [SET ...] [--home DIR] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# (label, config overrides): the first row is the shipped default.
+VARIANTS: list[tuple[str, dict[str, object]]] = [
+    ("defaults", {}),
+    ("rank fusion: RRF instead of score fusion", {"fusion": "rrf"}),
+    ("keyword weight 1.0 instead of 0.7", {"keyword_weight": 1.0}),
+    ("no prose / module-code priors (weights 1.0)", {"doc_weight": 1.0, "module_weight": 1.0}),
+    ("no query expansion (compounds, abbreviations)", {"keyword_expansion": 0.0}),
+    ("plain BM25 tokenizer (no identifier splitting)", {"keyword_tokenizer": "plain"}),
+    ("exact symbol-name boost 0.3", {"symbol_boost": 0.3}),
+    ("module-level code grouped up to 1500 chars (not 600)", {"module_chunk_chars": 1500}),
+    ("chunks up to 1000 chars (not 1500)", {"max_chunk_chars": 1000}),
+    ("chunks up to 2000 chars (not 1500)", {"max_chunk_chars": 2000}),
+    ("no merging of adjacent hits", {"merge_results": False}),
+    ("100 candidates per retriever (not 50)", {"candidates": 100}),
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("sets", nargs="+", type=Path)
+    ap.add_argument("--home", type=Path)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--only", help="comma-separated row numbers to run (0 = defaults)")
+    a = ap.parse_args()
+    os.environ["CLAUDE_CONTEXT_HOME"] = str(a.home or Path(tempfile.mkdtemp(prefix="cc-ablation-")))
+
+    from quality import run_set
+
+    from claude_context.config import load_config
+    from claude_context.engine import Engine
+
+    rows = []
+    chosen = {int(i) for i in a.only.split(",")} if a.only else None
+    for i, (label, overrides) in enumerate(VARIANTS):
+        if chosen is not None and i not in chosen:
+            continue
+        engine = Engine(load_config(**overrides))
+        per_set = {}
+        try:
+            for set_dir in a.sets:
+                modes = ["hybrid", "semantic", "keyword"] if i == 0 else ["hybrid"]
+                per_set[set_dir.name] = run_set(engine, set_dir, modes, 10)["modes"]
+                engine.clear(set_dir / "corpus")
+        finally:
+            engine.close()
+        rows.append({"label": label, "overrides": overrides, "sets": per_set})
+        print(f"done: {label}", file=sys.stderr, flush=True)
+
+    names = [s.name for s in a.sets]
+    head = "| variant | " + " | ".join(f"{n} c@1 | {n} c@10 | {n} MRR | {n} tok" for n in names) + " |"
+    print(head)
+    print("|" + "---|" * (1 + 4 * len(names)))
+    for row in rows:
+        for mode in ("hybrid", "semantic", "keyword"):
+            if mode not in row["sets"][names[0]]:
+                continue
+            label = row["label"] if mode == "hybrid" else f"defaults, {mode} only"
+            cells = []
+            for n in names:
+                m = row["sets"][n][mode]["all"]
+                cells += [f"{m['c@1']:.3f}", f"{m['c@10']:.3f}", f"{m['mrr']:.3f}", f"{m['tok']:.0f}"]
+            print(f"| {label} | " + " | ".join(cells) + " |")
+    if a.json:
+        a.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,834 @@
+"""RaBitQ vector index: 1-bit IVF codes in memory, exact re-rank from a memory-mapped fp16 file.
+
+Why this shape (figures from ``bench/quant_bench.py``):
+
+* **Candidates** come from ``rabitqlib.IvfIndex`` (the RaBitQ authors' library) with 1-bit
+  codes (``nbits`` 1-9 is configurable): ~70 bytes per 384-d vector against 1,536 for fp32.
+  1-bit estimates alone find only about half of the true top 10, so the index asks for
+  ``max(min_candidates, oversample * k)`` candidates and **re-ranks** them exactly.
+* **Re-rank vectors** are fp16 rows on disk in ``vectors.<token>.f16``, read with positional
+  reads: the OS page cache keeps the hot ones (shared, evictable), the process holds only the
+  ~100 rows a query copies, so they are not counted as resident. (A ``np.memmap`` was measured
+  to map nearly the whole file into the process after a few queries: see ``_Rows``.) Rows added
+  since the last save sit in a private, unlinked scratch file (never in the shared file: reader
+  processes patch their own copy, like ``hnsw.py``, and must not write where the writer
+  appends); ``save`` appends them to the shared file.
+* **Ids.** rabitqlib numbers points 0, 1, 2... (uint32) in insertion order, never reusing a
+  number; those are our *slots*. A ``SlotMap`` maps chunk ids (int64) to slots in ~13 bytes a
+  vector. Replacing an id kills its old slot (``IvfIndex.remove``) and appends a new one.
+* **Pending rows.** ``IvfIndex.add`` copies the whole index, so new rows are first scanned
+  exactly (``pending_limit`` at most) and then added to the IVF in one batch.
+* **Small collections.** Below ``min_train`` live vectors there is no IVF: search is an exact
+  scan of the fp16 rows (a few ms), reported as such in ``details``.
+* **Re-clustering.** rabitqlib's centroids never move on ``add``. When the live count has grown
+  or shrunk by ``grow_factor`` since the last build, or dead slots pass ``churn_limit`` of the
+  stored ones, the index is rebuilt from its own fp16 rows (no re-embedding): a background
+  thread trains k-means on a sample, writes a compacted row file and a new IVF, then swaps it in
+  under a short lock, replaying the adds and deletes that happened meanwhile. Searches keep
+  using the old index until the swap.
+
+Persistence follows ``hnsw.py``: each file is written to a temp name and renamed, the
+``vectors.json`` sidecar (generation, sizes, CRC32s) last; anything inconsistent on load ->
+start empty, and the store rebuilds from SQLite and the embedding cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from claude_context.index.base import Hit, VectorIndex
+from claude_context.index.hnsw import _atomic_write_json, _fsync_dir, _normalize, _RWLock
+from claude_context.index.slots import SlotMap, dedupe_last, matvec, top_k
+
+log = logging.getLogger(__name__)
+
+_FORMAT = 1
+_IVF_FILE = "vectors.rabitq"
+_SLOTS_FILE = "vectors.slots"
+_SIDECAR_FILE = "vectors.json"
+_ROWS_SUFFIX = ".f16"
+_NONE = 2**32 - 1  # rabitqlib's "no result" id
+_ROW_DTYPE = np.dtype("<f2")
+
+
+def _rows_name(token: str) -> str:
+    return f"vectors.{token}{_ROWS_SUFFIX}"
+
+
+def _crc_of(path: Path, limit: int) -> int:
+    crc = 0
+    with open(path, "rb") as f:
+        left = limit
+        while left > 0 and (chunk := f.read(min(8 << 20, left))):
+            crc = zlib.crc32(chunk, crc)
+            left -= len(chunk)
+    return crc
+
+
+def _write_replace(path: Path, payload: bytes | None = None, writer: Any = None) -> tuple[int, int]:
+    """Write ``payload`` (or call ``writer(tmp)``) to a temp file, fsync, rename; (size, crc32)."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        if writer is not None:
+            writer(str(tmp))
+        else:
+            tmp.write_bytes(payload or b"")
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        size = tmp.stat().st_size
+        crc = _crc_of(tmp, size)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return size, crc
+
+
+class _Rows:
+    """fp16 re-rank rows by slot: ``[0, n_file)`` in the shared row file, the rest in a private
+    scratch file; both read with positional reads (``os.pread``) through the OS page cache.
+
+    Why not ``np.memmap``: measured here, gathering 100 random rows from a memmap of a 77 MB row
+    file put ~68 MB into the process RSS (numpy fancy indexing + the kernel mapping whole
+    page-cache folios around each fault), and 200 queries mapped all of it. With pread the
+    process holds only the rows it copies; hot rows stay in the page cache, shared and evictable.
+    A re-rank of ~100 rows costs ~0.2 ms of reads.
+    """
+
+    def __init__(
+        self, folder: Path, dim: int, path: Path | None = None, n_file: int = 0, crc: int = 0
+    ) -> None:
+        self.folder = folder
+        self.dim = dim
+        self.row_bytes = dim * _ROW_DTYPE.itemsize
+        self.path = path
+        self.n_file = n_file
+        self.crc = crc  # CRC32 of the first n_file rows of the file
+        self._fd: int | None = None
+        if n_file:
+            assert path is not None
+            self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._scratch: IO[bytes] | None = None
+        self.n_tail = 0
+
+    @property
+    def n(self) -> int:
+        return self.n_file + self.n_tail
+
+    def append(self, rows: np.ndarray) -> None:
+        if self._scratch is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._scratch = tempfile.TemporaryFile(dir=self.folder, prefix="vectors.", suffix=".tmp")  # noqa: SIM115
+        data = np.ascontiguousarray(rows, dtype=_ROW_DTYPE).tobytes()
+        os.pwrite(self._scratch.fileno(), data, self.n_tail * self.row_bytes)
+        self.n_tail += len(rows)
+
+    def _read(self, fd: int, lo: int, hi: int) -> np.ndarray:
+        """fp16 rows [lo, hi) of one file (file-relative row numbers)."""
+        want = (hi - lo) * self.row_bytes
+        raw = os.pread(fd, want, lo * self.row_bytes)
+        if len(raw) != want:
+            raise OSError(f"short read from the re-rank rows ({len(raw)} of {want} bytes)")
+        return np.frombuffer(raw, dtype=_ROW_DTYPE).reshape(hi - lo, self.dim)
+
+    def _tail_fd(self) -> int:
+        assert self._scratch is not None
+        return self._scratch.fileno()
+
+    def range(self, lo: int, hi: int) -> np.ndarray:
+        """float32 rows of slots [lo, hi)."""
+        out = np.empty((max(0, hi - lo), self.dim), np.float32)
+        if lo < self.n_file:
+            assert self._fd is not None
+            out[: min(hi, self.n_file) - lo] = self._read(self._fd, lo, min(hi, self.n_file))
+        if hi > self.n_file:
+            t_lo = max(lo, self.n_file)
+            out[t_lo - lo :] = self._read(self._tail_fd(), t_lo - self.n_file, hi - self.n_file)
+        return out
+
+    def take(self, slots: np.ndarray) -> np.ndarray:
+        """float32 rows of the given slots (any order): one read per run of adjacent slots."""
+        slots = np.asarray(slots, dtype=np.int64)
+        out = np.empty((len(slots), self.dim), np.float32)
+        if not len(slots):
+            return out
+        order = np.argsort(slots, kind="stable")
+        s = slots[order]
+        breaks = np.flatnonzero((np.diff(s) != 1) | (s[1:] == self.n_file)) + 1
+        for run in np.split(np.arange(len(s)), breaks):
+            lo, hi = int(s[run[0]]), int(s[run[-1]]) + 1
+            if lo < self.n_file:
+                assert self._fd is not None
+                out[order[run]] = self._read(self._fd, lo, hi)
+            else:
+                out[order[run]] = self._read(self._tail_fd(), lo - self.n_file, hi - self.n_file)
+        return out
+
+    def persist_tail(self) -> int:
+        """Append the scratch rows to the shared file at row ``n_file``; returns the new crc.
+
+        Rows beyond ``n_file`` in the file are garbage from an interrupted save (or rows no
+        sidecar mentions yet), so they are overwritten; readers never look past their n_file.
+        Call ``commit_tail`` (under the write lock) afterwards to start using them.
+        """
+        assert self.path is not None
+        crc = self.crc
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+        try:
+            step = max(1, (16 << 20) // self.row_bytes)
+            for lo in range(0, self.n_tail, step):
+                hi = min(lo + step, self.n_tail)
+                raw = self._read(self._tail_fd(), lo, hi).tobytes()
+                os.pwrite(fd, raw, (self.n_file + lo) * self.row_bytes)
+                crc = zlib.crc32(raw, crc)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return crc
+
+    def commit_tail(self, crc: int) -> None:
+        self.n_file += self.n_tail
+        self.crc = crc
+        self.n_tail = 0
+        if self._scratch is not None:
+            self._scratch.truncate(0)
+        if self._fd is None and self.n_file:
+            assert self.path is not None
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        if self._scratch is not None:
+            self._scratch.close()
+            self._scratch = None
+
+
+class _Cancelled(Exception):
+    """The index was closed while a rebuild ran."""
+
+
+@dataclass
+class _Built:
+    """A freshly built (compacted, re-clustered) state, waiting to be swapped in."""
+
+    rows: _Rows
+    token: str
+    ids: np.ndarray  # new slot -> id
+    old_slots: np.ndarray  # new slot -> old slot it was copied from (sorted)
+    ivf: Any | None
+    centroids: np.ndarray | None
+    snap_slots: int  # old n_slots when the snapshot was taken
+
+
+class RabitqVectorIndex(VectorIndex):
+    """IVF-RaBitQ candidates + fp16 re-rank; exact scan while small (see module docstring)."""
+
+    kind = "rabitq"
+
+    #: Bits per dimension of the in-memory codes (1-9); 1 keeps memory ~1/20 of fp32.
+    nbits: int = 1
+    #: Candidates re-ranked per query: ``max(min_candidates, oversample * k)``.
+    oversample: float = 4.0
+    min_candidates: int = 100
+    #: Fraction of IVF clusters probed per query (at least ``min_nprobe``).
+    probe_fraction: float = 0.2
+    min_nprobe: int = 8
+    probe_cover: float = 8.0
+    #: Below this many live vectors there is no IVF: exact scan of the fp16 rows.
+    min_train: int = 10_000
+    #: Rebuild (re-cluster + compact) when live count changed by this factor since the last build...
+    grow_factor: float = 2.0
+    #: ...or dead slots exceed this fraction of stored slots.
+    churn_limit: float = 0.25
+    #: New rows scanned exactly before being added to the IVF in one batch.
+    pending_limit: int = 4096
+    #: ``allowed`` sets up to this size (after intersecting with live ids) are scored exactly.
+    exact_limit: int = 20_000
+    #: k-means: training sample per cluster and iterations.
+    sample_per_cluster: int = 64
+    kmeans_iters: int = 10
+    threads: int = 2
+    retry_after_s: float = 300.0
+
+    def __init__(
+        self,
+        folder: Path,
+        dim: int,
+        *,
+        nbits: int | None = None,
+        oversample: float | None = None,
+        min_train: int | None = None,
+        background: bool = True,
+    ) -> None:
+        if dim <= 0:
+            raise ValueError(f"dim must be positive, got {dim}")
+        import rabitqlib  # noqa: F401 - fail early if missing
+
+        self.folder = Path(folder)
+        self.dim = dim
+        if nbits is not None:
+            if not 1 <= nbits <= 9:
+                raise ValueError(f"nbits must be 1-9, got {nbits}")
+            self.nbits = nbits
+        if oversample is not None:
+            self.oversample = float(oversample)
+        if min_train is not None:
+            self.min_train = max(1, int(min_train))
+        self.background = background
+        self._rw = _RWLock()
+        self._mutate = threading.Lock()
+        self._closed = False
+        self._generation: int | None = None
+        self._token = uuid.uuid4().hex[:12]
+        self._slots = SlotMap()
+        self._rows = _Rows(self.folder, dim, self.folder / _rows_name(self._token))
+        self._ivf: Any | None = None
+        self._centroids: np.ndarray | None = None
+        self._n_ivf = 0  # slots [0, _n_ivf) are in the IVF; the rest are pending
+        self._built_live = 0  # live count at the last build
+        self._rebuild_thread: threading.Thread | None = None
+        self._building_token: str | None = None
+        self._cancel = threading.Event()
+        self._retry_at = 0.0  # after a failed rebuild, wait before trying again
+        self.rebuilds = 0
+        self._load()
+        _trim_heap()  # after _load's buffers are gone
+
+    # ---------------------------------------------------------------- sizing
+
+    @staticmethod
+    def clusters_for(n: int) -> int:
+        """IVF clusters for n vectors: ~sqrt(n) (1k at 1M), within [16, 4096]."""
+        return int(min(4096, max(16, round(math.sqrt(n)))))
+
+    def nprobe(self, want: int = 0) -> int:
+        """Clusters probed: ``probe_fraction`` of them, and enough that the probed clusters hold
+        ``probe_cover`` x ``want`` points on average (matters for small indexes and large k)."""
+        nc = 0 if self._centroids is None else len(self._centroids)
+        cover = math.ceil(self.probe_cover * want * nc / max(1, self._n_ivf))
+        return min(nc, max(self.min_nprobe, math.ceil(nc * self.probe_fraction), cover))
+
+    # ---------------------------------------------------------------- mutation
+
+    def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Insert or replace; a replaced id's old slot is removed from the IVF."""
+        vectors = np.asarray(vectors)
+        if vectors.ndim == 1:
+            vectors = vectors.reshape(1, -1)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
+        uniq, rows = dedupe_last(ids, vectors.shape[0])
+        if not len(uniq):
+            return
+        vecs = _normalize(vectors[rows]).astype(_ROW_DTYPE)
+        with self._mutate:
+            self._check_open()
+            with self._rw.write():
+                self._kill(_found(self._slots, uniq))
+                self._rows.append(vecs)
+                self._slots.append(uniq)
+            self._maybe_flush()
+            self._maybe_rebuild()
+
+    def delete(self, ids: Iterable[int]) -> None:
+        arr = np.fromiter((int(i) for i in ids), dtype=np.int64)
+        if not len(arr):
+            return
+        with self._mutate:
+            self._check_open()
+            with self._rw.write():
+                self._kill(_found(self._slots, arr))
+            self._maybe_rebuild()
+
+    def _kill(self, slots: np.ndarray) -> None:
+        """Caller holds the write lock."""
+        if not len(slots):
+            return
+        self._slots.kill(slots)
+        in_ivf = slots[slots < self._n_ivf]
+        if self._ivf is not None and len(in_ivf):
+            self._ivf.remove(in_ivf.astype(np.uint32))
+
+    def _maybe_flush(self) -> None:
+        """Move pending rows into the IVF once there are ``pending_limit`` of them (holds _mutate)."""
+        pending = self._slots.n_slots - self._n_ivf
+        if self._ivf is None or pending < self.pending_limit:
+            return
+        lo, hi = self._n_ivf, self._slots.n_slots
+        with self._rw.read():
+            x = self._rows.range(lo, hi)
+            dead = np.flatnonzero(self._slots.dead_mask(lo, hi)) + lo
+        assign = _assign(x, self._centroids)
+        with self._rw.write():
+            got = self._ivf.add(x, cluster_ids=assign, num_threads=self.threads)
+            if len(got) != hi - lo or int(got[0]) != lo:
+                raise RuntimeError(f"rabitqlib numbered new points from {got[0]}, expected {lo}")
+            if len(dead):
+                self._ivf.remove(dead.astype(np.uint32))
+            self._n_ivf = hi
+
+    def _rebuild_due(self) -> bool:
+        live, stored = self._slots.n_live, self._slots.n_slots
+        if self._ivf is None:
+            return live >= self.min_train or (self._slots.n_dead > self.churn_limit * stored > 0)
+        grown = live > self.grow_factor * self._built_live or live * self.grow_factor < self._built_live
+        return grown or self._slots.n_dead > self.churn_limit * max(stored, 1)
+
+    def _maybe_rebuild(self) -> None:
+        """Start a rebuild if due and none is running (holds _mutate)."""
+        running = self._rebuild_thread is not None and self._rebuild_thread.is_alive()
+        if running or self._cancel.is_set() or time.monotonic() < self._retry_at or not self._rebuild_due():
+            return
+        snap_live = self._slots.live_slots()
+        snap_ids = self._slots.ids_of(snap_live)
+        snap_n = self._slots.n_slots
+        token = uuid.uuid4().hex[:12]
+        self._building_token = token
+        if not self.background:
+            try:
+                self._swap(self._build(token, snap_live, snap_ids, snap_n))
+            finally:
+                self._building_token = None
+            return
+        thread = threading.Thread(
+            target=self._rebuild_in_background,
+            args=(token, snap_live, snap_ids, snap_n),
+            name="rabitq-rebuild",
+            daemon=True,
+        )
+        self._rebuild_thread = thread
+        thread.start()
+
+    def _rebuild_in_background(self, token: str, slots: np.ndarray, ids: np.ndarray, snap_n: int) -> None:
+        try:
+            built = self._build(token, slots, ids, snap_n)
+            with self._mutate:
+                if self._closed or self._cancel.is_set():
+                    built.rows.close()
+                    raise _Cancelled()
+                self._swap(built)
+                self._building_token = None
+                self._rebuild_thread = None
+                self._maybe_rebuild()  # it may have grown past the next step meanwhile
+        except _Cancelled:
+            self._building_token = None
+            _unlink(self.folder / _rows_name(token))
+        except Exception:
+            log.exception("rabitq rebuild failed in %s; keeping the current index", self.folder)
+            self._building_token = None
+            self._retry_at = time.monotonic() + self.retry_after_s
+            _unlink(self.folder / _rows_name(token))
+
+    def _build(self, token: str, slots: np.ndarray, ids: np.ndarray, snap_n: int) -> _Built:
+        """Compacted fp16 rows in a new file + k-means + a new IVF, from this index's own rows."""
+        from rabitqlib import IvfIndex
+
+        path = self.folder / _rows_name(token)
+        n = len(slots)
+        crc = 0
+        self.folder.mkdir(parents=True, exist_ok=True)
+        step = 65536
+        with open(path, "wb") as f:
+            for lo in range(0, n, step):
+                with self._rw.read():
+                    if self._closed:
+                        raise _Cancelled()
+                    raw = self._rows.take(slots[lo : lo + step]).astype(_ROW_DTYPE).tobytes()
+                crc = zlib.crc32(raw, crc)
+                f.write(raw)
+                if self._cancel.is_set():
+                    raise _Cancelled()
+            f.flush()
+            os.fsync(f.fileno())
+        rows = _Rows(self.folder, self.dim, path, n, crc)
+        ivf = centroids = None
+        if n >= self.min_train:
+            nc = self.clusters_for(n)
+            centroids = self._kmeans(rows, n, nc)
+            for lo in range(0, n, 131072):
+                x = rows.range(lo, min(n, lo + 131072))
+                assign = _assign(x, centroids)
+                if ivf is None:
+                    ivf = IvfIndex(self.dim, len(x), nc, self.nbits, "ip")
+                    ivf.build(x, centroids, assign, num_threads=self.threads)
+                else:
+                    got = ivf.add(x, cluster_ids=assign, num_threads=self.threads)
+                    assert int(got[0]) == lo
+                if self._cancel.is_set():
+                    raise _Cancelled()
+        return _Built(rows, token, ids, slots, ivf, centroids, snap_n)
+
+    def _kmeans(self, rows: _Rows, n: int, nc: int) -> np.ndarray:
+        from rabitqlib import QGKMeans, RaBitQKMeans
+
+        rng = np.random.default_rng(n)
+        m = min(n, max(nc * self.sample_per_cluster, 4 * nc))
+        pick = np.sort(rng.choice(n, m, replace=False)) if m < n else np.arange(n)
+        x = rows.take(pick)
+        cls = QGKMeans if nc > 1024 else RaBitQKMeans
+        km = cls(self.dim, nc, niter=self.kmeans_iters, num_threads=self.threads, spherical=True, seed=42)
+        km.train(x)
+        c = np.asarray(km.centroids, dtype=np.float32)
+        return _normalize(c)
+
+    def _swap(self, built: _Built) -> None:
+        """Install a built state, replaying changes made since its snapshot (holds _mutate)."""
+        with self._rw.read():
+            # Snapshot-live slots that died since: kill them in the new state.
+            died = np.flatnonzero(~self._slots.is_live(built.old_slots))
+            # Slots added since the snapshot and still live: re-append them.
+            extra = np.arange(built.snap_slots, self._slots.n_slots, dtype=np.int64)
+            extra = extra[self._slots.is_live(extra)] if len(extra) else extra
+            extra_ids = self._slots.ids_of(extra)
+            extra_rows = self._rows.take(extra).astype(_ROW_DTYPE) if len(extra) else None
+        slots = SlotMap(built.ids)
+        slots.kill(died)
+        if built.ivf is not None and len(died):
+            built.ivf.remove(died.astype(np.uint32))
+        if extra_rows is not None:
+            built.rows.append(extra_rows)
+            slots.append(extra_ids)
+        with self._rw.write():
+            old_rows = self._rows
+            self._rows, self._slots, self._token = built.rows, slots, built.token
+            self._ivf, self._centroids = built.ivf, built.centroids
+            self._n_ivf = len(built.ids) if built.ivf is not None else 0
+            self._built_live = len(built.ids)
+            old_rows.close()  # its file stays until the next save points the sidecar elsewhere
+        self.rebuilds += 1
+        self._maybe_flush()
+        _trim_heap()
+
+    def wait_rebuild(self, timeout: float | None = None) -> bool:
+        """Block until a background rebuild (if any) finished; True if none is running."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (thread := self._rebuild_thread) is not None and thread.is_alive():
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if deadline is not None and time.monotonic() >= deadline:
+                return not thread.is_alive()
+        return True
+
+    # ---------------------------------------------------------------- search
+
+    def search(self, query: np.ndarray, k: int, allowed: set[int] | None = None) -> list[Hit]:
+        """Best-first cosine (fp16 re-rank); ``allowed`` restricts to those ids."""
+        q = np.asarray(query)
+        if q.ndim == 2 and q.shape[0] == 1:
+            q = q[0]
+        if q.shape != (self.dim,):
+            raise ValueError(f"expected a query of shape ({self.dim},), got {q.shape}")
+        q = _normalize(q.reshape(1, -1))[0]
+        if k <= 0 or (allowed is not None and not allowed):
+            return []
+        with self._rw.read():
+            self._check_open()
+            if not self._slots.n_live:
+                return []
+            mask = None
+            if allowed is not None:
+                cand = np.sort(_found(self._slots, np.fromiter(allowed, np.int64, count=len(allowed))))
+                if len(cand) <= self.exact_limit or self._ivf is None:
+                    return self._exact(q, k, cand)
+                mask = np.zeros(self._slots.n_slots, np.bool_)
+                mask[cand] = True
+            elif self._ivf is None:
+                return self._exact_all(q, k)
+            hits = self._ivf_search(q, k, mask)
+            if mask is not None and len(hits) < k:  # a very selective filter: be exact instead
+                return self._exact(q, k, np.flatnonzero(mask))
+            return hits
+
+    def _ivf_search(self, q: np.ndarray, k: int, mask: np.ndarray | None) -> list[Hit]:
+        want = max(self.min_candidates, math.ceil(self.oversample * k))
+        if mask is not None:  # widen by the filter's selectivity so ~want candidates survive it
+            want = math.ceil(want * self._slots.n_live / max(1, int(mask.sum())))
+        live_in_ivf = max(1, self._n_ivf - (self._slots.n_slots - self._slots.n_live))
+        want = min(want, live_in_ivf, 65536)
+        pending = np.arange(self._n_ivf, self._slots.n_slots, dtype=np.int64)
+        if len(pending):
+            pending = pending[self._slots.is_live(pending)]
+        nc, nprobe = len(self._centroids), self.nprobe(want)
+        available = self._slots.n_live if mask is None else int(mask.sum())
+        while True:
+            ids, _ = self._ivf.search(q.reshape(1, -1), want, nprobe)
+            cand = np.concatenate([ids[0][ids[0] != _NONE].astype(np.int64), pending])
+            if mask is not None:
+                cand = cand[mask[cand]]
+            # The probed clusters may hold fewer than k (large k, selective filter): probe more.
+            if len(cand) >= min(k, available) or nprobe >= nc:
+                break
+            nprobe = min(nc, nprobe * 4)
+        return self._rerank(q, k, np.sort(cand))
+
+    def _rerank(self, q: np.ndarray, k: int, slots: np.ndarray) -> list[Hit]:
+        scores = matvec(self._rows.take(slots), q)
+        s, sl = top_k(scores, slots, k)
+        ids = self._slots.ids_of(sl)
+        return [Hit(int(i), float(v)) for i, v in zip(ids.tolist(), s.tolist(), strict=True)]
+
+    def _exact(self, q: np.ndarray, k: int, slots: np.ndarray) -> list[Hit]:
+        best_s, best_k = np.zeros(0, np.float32), np.zeros(0, np.int64)
+        for lo in range(0, len(slots), 65536):
+            part = slots[lo : lo + 65536]
+            scores = matvec(self._rows.take(part), q)
+            best_s, best_k = top_k(np.concatenate([best_s, scores]), np.concatenate([best_k, part]), k)
+        ids = self._slots.ids_of(best_k)
+        return [Hit(int(i), float(v)) for i, v in zip(ids.tolist(), best_s.tolist(), strict=True)]
+
+    def _exact_all(self, q: np.ndarray, k: int) -> list[Hit]:
+        n = self._slots.n_slots
+        best_s, best_k = np.zeros(0, np.float32), np.zeros(0, np.int64)
+        for lo in range(0, n, 65536):
+            hi = min(n, lo + 65536)
+            scores = matvec(self._rows.range(lo, hi), q)
+            part = np.arange(lo, hi, dtype=np.int64)
+            live = ~self._slots.dead_mask(lo, hi)
+            best_s, best_k = top_k(
+                np.concatenate([best_s, scores[live]]), np.concatenate([best_k, part[live]]), k
+            )
+        ids = self._slots.ids_of(best_k)
+        return [Hit(int(i), float(v)) for i, v in zip(ids.tolist(), best_s.tolist(), strict=True)]
+
+    def get_vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """Stored (fp16-rounded) vectors in the order given; KeyError for ids not live."""
+        arr = np.asarray([int(i) for i in ids], dtype=np.int64)
+        with self._rw.read():
+            self._check_open()
+            slots = self._slots.find(arr)
+            if (slots < 0).any():
+                raise KeyError(f"ids not in the vector index: {arr[slots < 0][:10].tolist()}")
+            return self._rows.take(slots)
+
+    # ---------------------------------------------------------------- introspection
+
+    def ids(self) -> set[int]:
+        with self._rw.read():
+            return self._slots.live_ids()
+
+    def count(self) -> int:
+        return self._slots.n_live
+
+    def ivf_bytes(self) -> int:
+        """rabitqlib's in-memory size, from its layout (checked against its files in the tests):
+        per point the code (dim*nbits/8), 3-5 float factors and a uint32 id; per cluster the
+        centroid and padding of its last 32-point FastScan batch."""
+        if self._ivf is None:
+            return 0
+        per_point = self.dim * self.nbits / 8 + 16 + (8 if self.nbits > 1 else 0)
+        nc = int(self._ivf.num_clusters)
+        return int(self._n_ivf * per_point + nc * (self.dim * 4 + 16 * (self.dim / 8 + 16)) + 4096)
+
+    def resident_bytes(self) -> int:
+        """IVF codes + our centroid copy + slot map. The fp16 re-rank rows stay on disk (read
+        through the page cache per query, see ``_Rows``), so they are not counted."""
+        cent = 0 if self._centroids is None else self._centroids.nbytes
+        return self.ivf_bytes() + cent + self._slots.nbytes()
+
+    def details(self) -> dict[str, Any]:
+        if self._ivf is None:
+            mode = f"exact scan of fp16 rows (IVF starts at {self.min_train} vectors)"
+        else:
+            mode = f"IVF {self.nbits}-bit RaBitQ + fp16 re-rank"
+        return {
+            "mode": mode,
+            "clusters": 0 if self._centroids is None else len(self._centroids),
+            "nprobe": self.nprobe(),
+            "oversample": self.oversample,
+            "pending": self._slots.n_slots - self._n_ivf if self._ivf is not None else 0,
+            "dead_slots": self._slots.n_dead,
+            "rebuilding": self._rebuild_thread is not None and self._rebuild_thread.is_alive(),
+            "rerank_file_bytes": self._rows.n_file * self._rows.row_bytes,
+        }
+
+    # ---------------------------------------------------------------- persistence
+
+    def save(self, generation: int) -> None:
+        """Append new rows to the row file, rewrite the IVF and slot files, then the sidecar."""
+        with self._mutate:
+            self._check_open()
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with self._rw.read():
+                crc = self._rows.persist_tail() if self._rows.n_tail or self._rows.n_file == 0 else None
+            if crc is not None:
+                with self._rw.write():
+                    self._rows.commit_tail(crc)
+            with self._rw.read():  # searches continue; mutators are held off by _mutate
+                ivf_path = self.folder / _IVF_FILE
+                if self._ivf is not None:
+                    ivf_size, ivf_crc = _write_replace(ivf_path, writer=self._ivf.save)
+                else:
+                    ivf_size, ivf_crc = 0, 0
+                    _unlink(ivf_path)
+                n = self._slots.n_slots
+                blob = (
+                    self._slots.all_ids().astype("<i8").tobytes()
+                    + self._slots.all_dead().astype(np.uint8).tobytes()
+                    + (b"" if self._centroids is None else self._centroids.astype("<f4").tobytes())
+                )
+                slots_size, slots_crc = _write_replace(self.folder / _SLOTS_FILE, blob)
+                meta = {
+                    "format": _FORMAT,
+                    "kind": self.kind,
+                    "generation": int(generation),
+                    "dim": self.dim,
+                    "nbits": self.nbits,
+                    "slots": n,
+                    "live": self._slots.n_live,
+                    "n_ivf": self._n_ivf if self._ivf is not None else 0,
+                    "clusters": 0 if self._centroids is None else len(self._centroids),
+                    "built_live": self._built_live,
+                    "token": self._token,
+                    "rows_crc32": self._rows.crc,
+                    "ivf_bytes": ivf_size,
+                    "ivf_crc32": ivf_crc,
+                    "slots_bytes": slots_size,
+                    "slots_crc32": slots_crc,
+                }
+                assert self._rows.n_file == n
+            _fsync_dir(self.folder)
+            _atomic_write_json(self.folder / _SIDECAR_FILE, meta)
+            self._generation = int(generation)
+            self._drop_stale_rows()
+
+    def _drop_stale_rows(self) -> None:
+        keep = {_rows_name(self._token)}
+        if self._building_token:
+            keep.add(_rows_name(self._building_token))
+        for p in self.folder.glob(f"vectors.*{_ROWS_SUFFIX}"):
+            if p.name not in keep:
+                _unlink(p)  # a reader that opened it keeps reading it (POSIX)
+
+    def _load(self) -> None:
+        sidecar = self.folder / _SIDECAR_FILE
+        if not sidecar.exists():
+            return
+        try:
+            from rabitqlib import IvfIndex
+
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+            if meta.get("format") != _FORMAT or meta.get("kind") != self.kind:
+                raise ValueError("unknown sidecar format")
+            if meta.get("dim") != self.dim:
+                raise ValueError(f"dimension {meta.get('dim')} != {self.dim}")
+            n, n_ivf, nc = int(meta["slots"]), int(meta["n_ivf"]), int(meta["clusters"])
+            token = str(meta["token"])
+            if not token.isalnum():
+                raise ValueError("bad token")
+            rows_path = self.folder / _rows_name(token)
+            row_bytes = self.dim * _ROW_DTYPE.itemsize
+            if n and rows_path.stat().st_size < n * row_bytes:
+                raise ValueError("re-rank file shorter than the sidecar says")
+            if n and _crc_of(rows_path, n * row_bytes) != meta["rows_crc32"]:
+                raise ValueError("re-rank file checksum mismatch")
+            slots_path = self.folder / _SLOTS_FILE
+            blob = slots_path.read_bytes()
+            if len(blob) != meta["slots_bytes"] or zlib.crc32(blob) != meta["slots_crc32"]:
+                raise ValueError("slot file does not match the sidecar")
+            if len(blob) != n * 9 + nc * self.dim * 4:
+                raise ValueError("slot file has the wrong size")
+            ids = np.frombuffer(blob, "<i8", n, 0).astype(np.int64)
+            dead = np.frombuffer(blob, np.uint8, n, n * 8).astype(np.bool_)
+            centroids = np.frombuffer(blob, "<f4", nc * self.dim, n * 9).reshape(nc, self.dim).copy()
+            live = ids[~dead]
+            if len(np.unique(live)) != len(live) or (n and ids.min() < 0):
+                raise ValueError("duplicate or negative ids")
+            ivf = None
+            if n_ivf:
+                ivf_path = self.folder / _IVF_FILE
+                if ivf_path.stat().st_size != meta["ivf_bytes"]:
+                    raise ValueError("IVF file size does not match the sidecar")
+                if _crc_of(ivf_path, meta["ivf_bytes"]) != meta["ivf_crc32"]:
+                    raise ValueError("IVF file checksum mismatch")
+                ivf = IvfIndex.load(str(ivf_path))
+                if (
+                    ivf.dim != self.dim
+                    or ivf.num_stored_points != n_ivf
+                    or ivf.num_clusters != nc
+                    or n_ivf > n
+                    or ivf.metric != "ip"
+                ):
+                    raise ValueError("IVF file does not match the sidecar")
+            rows = _Rows(self.folder, self.dim, rows_path, n, int(meta["rows_crc32"]))
+        except Exception as exc:  # corrupt, truncated, foreign or half-written: rebuild from SQLite
+            log.warning("ignoring unusable vector index in %s (%s); starting empty", self.folder, exc)
+            return
+        self._token, self._rows = token, rows
+        self._slots = SlotMap(ids, dead)
+        self._ivf = ivf
+        self._centroids = centroids if nc else None
+        if ivf is not None:
+            self.nbits = int(ivf.nbits)
+        self._n_ivf = n_ivf
+        self._built_live = int(meta.get("built_live", 0))
+        self._generation = int(meta["generation"])
+
+    def saved_generation(self) -> int | None:
+        return self._generation
+
+    def close(self) -> None:
+        self._cancel.set()
+        thread = self._rebuild_thread
+        if thread is not None:
+            thread.join(60)
+        with self._mutate, self._rw.write():
+            if self._closed:
+                return
+            self._closed = True
+            self._rows.close()
+            self._slots = SlotMap()
+            self._ivf = None
+            self._centroids = None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("vector index is closed")
+
+
+def _found(slots: SlotMap, ids: np.ndarray) -> np.ndarray:
+    s = slots.find(ids)
+    return s[s >= 0]
+
+
+def _assign(x: np.ndarray, centroids: np.ndarray | None) -> np.ndarray:
+    """Nearest centroid (inner product) per row, with BLAS in slices."""
+    assert centroids is not None
+    out = np.empty(len(x), np.uint32)
+    for lo in range(0, len(x), 4096):
+        out[lo : lo + 4096] = np.argmax(x[lo : lo + 4096] @ centroids.T, axis=1)
+    return out
+
+
+def _trim_heap() -> None:
+    """Give freed heap back to the OS after a load or rebuild (glibc only). Their transient
+    buffers (checksummed file chunks, the slot file, k-means samples) otherwise stay in the RSS:
+    measured at 1M vectors, 102 MB after a load against 78 MB after trimming."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()

@@ -1,0 +1,199 @@
+"""The pipelined indexer: same chunks and results as a serial run, keywords before vectors,
+resumption after a crash mid-embedding, and clean re-embeds when the backend changes."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from claude_context import pipeline
+from claude_context.engine import Engine
+
+QUERIES = [
+    ("parse a semantic version string", "hybrid"),
+    ("turn a title into a url friendly string", "semantic"),
+    ("slugify", "keyword"),
+    ("checksum of a shipping label", "hybrid"),
+]
+
+
+def _rows(engine: Engine, repo: Path) -> list[tuple]:
+    store, _ = engine.resolve(repo)
+    out = []
+    for batch in store.meta.iter_chunks():
+        for sc in batch:
+            c = sc.chunk
+            out.append((c.path, c.start_line, c.end_line, c.symbol, c.kind, sc.embed_key))
+    return sorted(out)
+
+
+def _consistent(engine: Engine, repo: Path) -> None:
+    store, _ = engine.resolve(repo)
+    vec_ids, kw_ids = store.chunk_index().ids()
+    assert vec_ids == kw_ids == store.meta.chunk_ids()
+    assert store.meta.pending_count() == 0
+    assert set(store.meta.file_states()) == {
+        p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file()
+    }
+
+
+def test_pipelined_equals_serial(config, model, repo, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "PROCESS_MIN_FILES", 1)  # chunk in a worker process, as for big trees
+    monkeypatch.setattr(pipeline, "EMBED_WINDOW", 24)  # several embed/fill rounds on a small repo
+    for extra in ("analytics", "android", "desktop", "game", "ios", "native", "scripts"):
+        shutil.rmtree(repo / extra)  # half the fixture is enough here, and the model is torch
+    serial_repo = tmp_path / "serial" / "repo"
+    shutil.copytree(repo, serial_repo)
+    # torch: its vectors do not depend on which texts share a batch (int8 activations are quantized
+    # per batch), so the two runs must agree exactly, whatever windows the pipeline formed
+    config = config.replace(backend="torch", device="cpu")
+    fast = Engine(config)
+    slow = Engine(config.replace(home=tmp_path / "serial-home"))
+    slow.pipelined = False
+    try:
+        seen = []
+        a = fast.index(repo, progress=lambda p: seen.append((p.phase, p.chunks_staged, p.chunks_done)))
+        b = slow.index(serial_repo)
+        assert a.chunks_embedded == b.chunks_embedded > 0  # both cold: the model ran in both
+        counts = ("files_total", "chunks_total", "files_changed", "files_skipped")
+        assert [getattr(a, n) for n in counts] == [getattr(b, n) for n in counts]
+        assert _rows(fast, repo) == _rows(slow, serial_repo)
+        for q, mode in QUERIES:
+            ra, rb = fast.search(repo, q, mode=mode), slow.search(serial_repo, q, mode=mode)
+            assert [(r.path, r.start_line, r.end_line) for r in ra.results] == [
+                (r.path, r.start_line, r.end_line) for r in rb.results
+            ], q
+            assert [r.score for r in ra.results] == pytest.approx([r.score for r in rb.results], abs=1e-4)
+        _consistent(fast, repo)
+        assert seen and seen[-1][2] == a.chunks_total
+        st = fast.status(repo)
+        assert st.semantic_coverage == 1.0 and st.backend == "torch" and st.chunks_pending == 0
+    finally:
+        fast.close()
+        slow.close()
+
+
+def test_keyword_search_before_vectors(cold_engine, repo, monkeypatch):
+    """Rows and keywords land first; the semantic part fills in while searches already work."""
+    release = threading.Event()
+    real = pipeline.IndexPipeline._embed
+
+    def held(self, window):
+        release.wait(60)
+        return real(self, window)
+
+    monkeypatch.setattr(pipeline.IndexPipeline, "_embed", held)  # a "slow" model: no vector until released
+    try:
+        job, started = cold_engine.start_index(repo)
+        assert started
+        deadline = time.time() + 60
+        resp = None
+        while time.time() < deadline:
+            st = cold_engine.status(repo)
+            if st.chunks and st.files_done == 0 and st.chunks_pending == st.chunks:
+                resp = cold_engine.search(repo, "slugify", mode="keyword")
+                if resp.results:
+                    break
+            time.sleep(0.05)
+        assert resp is not None and resp.results, "keyword search did not work before the vectors"
+        assert any("slug" in r.path for r in resp.results)
+        st = cold_engine.status(repo)
+        assert st.status == "indexing" and st.semantic_coverage == 0.0 and st.files == 0
+        hybrid = cold_engine.search(repo, "slugify")
+        assert hybrid.partial and hybrid.semantic_coverage == 0.0 and "semantic" in hybrid.note
+        assert hybrid.results  # keyword side answers, the dense side has nothing yet
+    finally:
+        release.set()
+    job.thread.join(120)
+    assert job.error is None and job.report is not None
+    st = cold_engine.status(repo)
+    assert st.status == "indexed" and st.semantic_coverage == 1.0 and st.eta_s is None
+    assert not cold_engine.search(repo, "slugify").note
+    _consistent(cold_engine, repo)
+
+
+def test_crash_mid_embedding_resumes_without_redoing_work(cold_engine, repo, monkeypatch):
+    monkeypatch.setattr(pipeline, "EMBED_WINDOW", 16)
+    emb = cold_engine.embedder()
+    real = emb.embed
+    calls = {"n": 0}
+
+    def dies(texts):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise RuntimeError("power cut")
+        return real(texts)
+
+    emb.embed = dies
+    with pytest.raises(RuntimeError, match="power cut"):
+        cold_engine.index(repo)
+    emb.embed = real
+    store, _ = cold_engine.resolve(repo)
+    total = store.meta.chunk_count()
+    pending = store.meta.pending_count()
+    assert 0 < pending < total  # every chunk stored, some with vectors
+    embedded_before = cold_engine.cache.count(emb.model_id)
+    assert embedded_before > 0
+    assert cold_engine.search(repo, "slugify", mode="keyword").results  # searchable meanwhile
+    done_files = set(store.meta.file_states())
+    all_files = {p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file()}
+    assert done_files < all_files  # only files with all their vectors count as indexed
+
+    report = cold_engine.index(repo)
+    assert report.files_changed == len(all_files - done_files)  # resumed, not restarted
+    assert report.chunks_embedded == len({k for *_, k in _rows(cold_engine, repo)}) - embedded_before
+    _consistent(cold_engine, repo)
+
+
+def test_lost_vectors_are_re_embedded(engine, repo):
+    """A chunk whose vector is in neither the index nor the cache becomes pending, not invisible."""
+    engine.index(repo)
+    store, _ = engine.resolve(repo)
+    victim = min(store.meta.chunk_ids())
+    gone = store.meta.get_chunks([victim])[victim]
+    engine.cache._con().execute(
+        "DELETE FROM embeddings WHERE model = ? AND key = ?", (store.model_id, gone.embed_key)
+    )
+    index = store.chunk_index()
+    index.delete_vectors([victim])
+    index.commit(store.meta.generation() - 1, durable=True)  # on disk: behind SQLite, as after a crash
+    report = engine.index(repo)
+    assert report.files_changed == 1 and report.chunks_embedded == 1
+    _consistent(engine, repo)
+
+
+def test_backend_switch_re_embeds_cleanly(config, model, repo):
+    torch_engine = Engine(config.replace(backend="torch", device="cpu"))
+    try:
+        first = torch_engine.index(repo)
+        assert first.model_id.endswith("|st") and first.chunks_embedded > 0 and not first.note
+        torch_ids = _rows(torch_engine, repo)
+    finally:
+        torch_engine.close()
+    int8 = Engine(config.replace(backend="onnx-int8"))
+    try:
+        second = int8.index(repo)
+        assert "re-embedding" in second.note and first.model_id in second.note
+        assert second.model_id.startswith("all-MiniLM-L6-v2|onnx-int8|")
+        assert second.chunks_total == first.chunks_total
+        assert second.files_changed == second.files_total  # everything re-chunked and re-embedded
+        assert second.chunks_embedded == len({k for *_, k in torch_ids})
+        store, _ = int8.resolve(repo)
+        assert store.model_id == second.model_id
+        assert int8._query_embedder(store).model_id == second.model_id  # queries: same backend
+        assert int8.status(repo).backend == "onnx-int8"
+        _consistent(int8, repo)
+        assert int8.search(repo, "parse a semantic version string", mode="semantic").results
+    finally:
+        int8.close()
+    back = Engine(config.replace(backend="torch", device="cpu"))
+    try:
+        third = back.index(repo)  # switching back: re-chunked, but every vector is cached
+        assert "re-embedding" in third.note and third.chunks_embedded == 0
+        _consistent(back, repo)
+    finally:
+        back.close()
