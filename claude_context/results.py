@@ -69,6 +69,10 @@ def shape_results(
     seen_text: set[str] = set()
     for sc, score in ranked:
         c = sc.chunk
+        fingerprint = " ".join(c.content.split())
+        if len(fingerprint) > 40 and fingerprint in seen_text:
+            continue  # the same text (a copy elsewhere, or already merged) is shown once
+        seen_text.add(fingerprint)
         near = (
             []
             if merge_gap is None
@@ -84,10 +88,6 @@ def shape_results(
             continue
         if len(results) >= limit:
             break
-        fingerprint = " ".join(c.content.split())
-        if len(fingerprint) > 80 and fingerprint in seen_text:
-            continue
-        seen_text.add(fingerprint)
         results.append(
             SearchResult(
                 path=c.path,

@@ -276,7 +276,8 @@ def test_tools_and_schemas_while_the_model_loads(mcp_home: Path, tmp_path: Path)
             assert tool.description, name
         out = tools["search_code"].output_schema
         hit = _resolve(out, out["properties"]["results"]["items"])
-        assert set(hit["properties"]) == HIT_FIELDS and set(hit["required"]) == HIT_FIELDS
+        # the reference's fields are all required; ``context`` (enclosing header) is optional extra
+        assert set(hit["properties"]) == HIT_FIELDS | {"context"} and set(hit["required"]) == HIT_FIELDS
         assert {"partial", "truncated", "note"} <= set(out["properties"])
         status = tools["get_indexing_status"].output_schema["properties"]
         assert set(status["status"]["enum"]) == {"not_indexed", "indexing", "indexed", "failed"}
@@ -328,7 +329,7 @@ def test_index_search_status_and_symbols(mcp_home: Path, mcp_repo: Path) -> None
                 f"app/airship.py:{hits[0]['start_line']}-{hits[0]['end_line']}" in txt and "```python" in txt
             )
             for h in hits:
-                assert set(h) == HIT_FIELDS and not h["path"].startswith("/")
+                assert set(h) == HIT_FIELDS | {"context"} and not h["path"].startswith("/")
                 lines = (repo / h["path"]).read_text().splitlines()
                 assert h["content"] == "\n".join(lines[h["start_line"] - 1 : h["end_line"]]), h["path"]
             for i, a in enumerate(hits):  # neighbouring hits of one file were merged

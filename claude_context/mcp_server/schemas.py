@@ -24,6 +24,9 @@ class SearchHit(BaseModel):
     kind: str = Field(description="function, method, class, ..., or text for line windows.")
     score: float = Field(description="Fused rank score; higher is better, comparable within one call only.")
     content: str = Field(description="Exactly the file's lines start_line..end_line.")
+    context: str = Field(
+        default="", description="Header of the enclosing definition (e.g. the class) when not in content."
+    )
 
 
 class SearchOutput(BaseModel):
@@ -37,6 +40,9 @@ class SearchOutput(BaseModel):
     truncated: bool = Field(description="True if the token budget cut a result or left results out.")
     max_tokens: int = Field(description="Token budget used for result contents.")
     note: str = ""
+    semantic_coverage: float = Field(
+        default=1.0, description="Share of indexed chunks that have vectors (< 1 while embeddings fill in)."
+    )
     took_ms: float
 
 

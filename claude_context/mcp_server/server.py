@@ -198,6 +198,11 @@ def _search_text(out: SearchOutput) -> str:
             f"Note: indexing is in progress ({out.percent:.0f}%): "
             "results cover only the files indexed so far."
         )
+    if out.semantic_coverage < 1.0:
+        lines.append(
+            f"Note: {out.semantic_coverage:.0%} of the index has embeddings so far; keyword matches "
+            "cover everything indexed, semantic matches fill in as embedding proceeds."
+        )
     if not out.results:
         lines.append(f"No results{': ' + out.note if out.note else '.'}")
     for i, r in enumerate(out.results, 1):
@@ -207,8 +212,11 @@ def _search_text(out: SearchOutput) -> str:
         lines.append("")
         lines.append(f"{i}. {r.path}:{r.start_line}-{r.end_line}")
         lines.append(f"  {symbol.strip() or '(module level)'} ({what}) score {r.score:.4f}")
+        if r.context:
+            lines.append(f"  in: {r.context.splitlines()[-1].strip()}")
         lines.append(f"{fence}{r.language if r.language not in ('', 'text') else ''}")
-        lines.append(r.content)
+        width = len(str(r.end_line))
+        lines.extend(f"{n:>{width}}  {text}" for n, text in enumerate(r.content.split("\n"), r.start_line))
         lines.append(fence)
     if out.truncated:
         lines.append("")
@@ -513,6 +521,7 @@ def build_server(
                     kind=r.kind,
                     score=r.score,
                     content=r.content,
+                    context=r.context,
                 )
                 for r in resp.results
             ],
@@ -521,6 +530,7 @@ def build_server(
             truncated=resp.truncated,
             max_tokens=budget,
             note=resp.note,
+            semantic_coverage=resp.semantic_coverage,
             took_ms=resp.took_ms,
         )
         return _result(_search_text(out), out)
