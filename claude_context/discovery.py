@@ -19,6 +19,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from claude_context.ignore import (
     BUILTIN_IGNORES,
@@ -29,6 +30,9 @@ from claude_context.ignore import (
     is_secret_name,
 )
 from claude_context.models import FileEntry
+
+if TYPE_CHECKING:
+    from claude_context.config import Config
 
 __all__ = [
     "BUILTIN_IGNORES",
@@ -332,3 +336,14 @@ def _check_minified(text: str) -> None:
         longest = max(map(len, text.split("\n")))
         if longest > MINIFIED_MAX_LINE:
             raise MinifiedFileError(f"minified or generated (a line of {longest} characters)")
+
+
+def discovery_options(config: Config, settings: dict) -> DiscoveryOptions:
+    """The discovery options ``Engine.index`` uses for these per-codebase settings (the watcher
+    filters its events with the same rules)."""
+    return DiscoveryOptions(
+        max_file_bytes=config.max_file_bytes,
+        extra_ignore=list(settings.get("ignore_patterns", [])),
+        index_secrets=config.index_secrets,
+        extra_extensions=list(settings.get("extensions", [])),
+    )

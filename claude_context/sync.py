@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from claude_context.discovery import DiscoveryOptions, Skipped, discover
+from claude_context.discovery import DiscoveryOptions, Skipped, discover, discovery_options
 from claude_context.engine import IndexCancelled, NotIndexedError, UserError
 from claude_context.ignore import IgnoreRules
 from claude_context.index.metadata import FileState
@@ -37,7 +37,6 @@ from claude_context.pipeline import Cancelled as PipelineCancelled
 from claude_context.pipeline import IndexPipeline
 
 if TYPE_CHECKING:
-    from claude_context.config import Config
     from claude_context.engine import Engine
     from claude_context.index.store import CodebaseStore
 
@@ -95,17 +94,6 @@ class ChangePlan:
     @property
     def empty(self) -> bool:
         return not self.changed and not self.deleted
-
-
-def discovery_options(config: Config, settings: dict) -> DiscoveryOptions:
-    """The discovery options ``Engine.index`` uses for these per-codebase settings (the watcher
-    filters its events with the same rules)."""
-    return DiscoveryOptions(
-        max_file_bytes=config.max_file_bytes,
-        extra_ignore=list(settings.get("ignore_patterns", [])),
-        index_secrets=config.index_secrets,
-        extra_extensions=list(settings.get("extensions", [])),
-    )
 
 
 def _differs(entry: FileEntry, states: dict[str, FileState]) -> bool:

@@ -618,8 +618,8 @@ class WatchService:
 
     def _refresh_rules(self, w: RootWatch) -> None:
         """The ignore rules events are filtered with: those of the codebase's indexing settings."""
+        from claude_context.discovery import discovery_options
         from claude_context.ignore import IgnoreRules
-        from claude_context.sync import discovery_options
 
         store = self.engine._store_for_root(w.root, create=False)
         if store is None:

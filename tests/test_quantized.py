@@ -446,10 +446,19 @@ def test_switching_quantization_rebuilds_without_embedding(engine, repo, monkeyp
 def test_auto_switches_to_rabitq_once_the_codebase_is_large(engine, repo, monkeypatch) -> None:
     import claude_context.index.factory as factory
 
-    monkeypatch.setattr(factory, "AUTO_QUANTIZE_ABOVE", 20)  # the fixture has ~100 chunks
-    engine.index(repo, quantization="auto")  # a new codebase has 0 chunks when auto is resolved
+    monkeypatch.setattr(factory, "AUTO_QUANTIZE_ABOVE", 10_000)
+    engine.index(repo, quantization="auto")  # small: full precision
     assert engine.status(repo).index["vector_index"] == "hnsw"
-    report = engine.index(repo, quantization="auto")
+    monkeypatch.setattr(factory, "AUTO_QUANTIZE_ABOVE", 20)  # the fixture has ~100 chunks: "grown"
+    report = engine.index(repo)  # "auto" is remembered, and re-decided on every run
     assert report.chunks_embedded == 0
     st = engine.status(repo)
     assert st.index["vector_index"] == "rabitq" and st.index["vectors"] == st.chunks
+
+
+def test_auto_estimates_a_new_codebase_before_building(engine, repo, monkeypatch) -> None:
+    import claude_context.index.factory as factory
+
+    monkeypatch.setattr(factory, "AUTO_QUANTIZE_ABOVE", 20)  # ~100 chunks estimated from file sizes
+    engine.index(repo, quantization="auto")
+    assert engine.status(repo).index["vector_index"] == "rabitq"
