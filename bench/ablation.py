@@ -32,7 +32,8 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("module-level code grouped up to 1500 chars (not 600)", {"module_chunk_chars": 1500}),
     ("chunks up to 1000 chars (not 1500)", {"max_chunk_chars": 1000}),
     ("chunks up to 2000 chars (not 1500)", {"max_chunk_chars": 2000}),
-    ("no merging of adjacent hits", {"merge_results": False}),
+    ("merge only touching hits (gap 1 line, not 10)", {"merge_gap": 1}),
+    ("no merging of hits", {"merge_gap": -1}),
     ("100 candidates per retriever (not 50)", {"candidates": 100}),
 ]
 

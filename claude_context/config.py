@@ -61,7 +61,8 @@ class Config:
     module_weight: float = 0.9
     keyword_expansion: float = 0.3  # weight of joined-compound / abbreviation query terms
     keyword_tokenizer: str = "code"  # code (identifier-aware) | plain (ablation baseline)
-    merge_results: bool = True  # merge adjacent hits from one file into one result
+    merge_gap: int = 10  # hits of one file at most this many lines apart become one result; -1: never
+    max_merged_chars: int = 0  # a merge may not grow a result past this (0: no limit)
     candidates: int = 50  # per retriever, before fusion
     token_budget: int = 4000  # result content, in tokens (chars / 4), per search call
     # Freshness: the MCP server watches every indexed codebase (CLAUDE_CONTEXT_WATCH=0 turns it off)

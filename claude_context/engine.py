@@ -513,16 +513,7 @@ class Engine:
         report.files_unchanged = len(entries) - len(changed)
         report.files_deleted = len(deleted)
 
-        pipeline = IndexPipeline(
-            store,
-            embedder,
-            self.cache,
-            settings=settings,
-            force=force,
-            max_file_bytes=self.config.max_file_bytes,
-            cancel=cancel,
-            concurrent=self.pipelined,
-        )
+        pipeline = self.pipeline(store, embedder, settings, force, cancel)
         prog = IndexProgress("indexing", files_total=len(changed))
         last_report = 0.0
         history: deque[tuple[float, int]] = deque(maxlen=120)
@@ -573,6 +564,26 @@ class Engine:
         report.skipped = [{"path": s.path, "reason": s.reason} for s in skipped]
         report.seconds = round(time.perf_counter() - t0, 3)
         return report
+
+    def pipeline(
+        self,
+        store: CodebaseStore,
+        embedder: Embedder,
+        settings: dict,
+        force: bool,
+        cancel: threading.Event | None,
+    ) -> IndexPipeline:
+        """The indexing pipeline for one run over ``store`` (full index and watcher updates alike)."""
+        return IndexPipeline(
+            store,
+            embedder,
+            self.cache,
+            settings=settings,
+            force=force,
+            max_file_bytes=self.config.max_file_bytes,
+            cancel=cancel,
+            concurrent=self.pipelined,
+        )
 
     def _prepare(
         self, entry: FileEntry, settings: dict, old: FileState | None, force: bool
@@ -651,7 +662,8 @@ class Engine:
             ranked,
             limit,
             token_budget or self.config.token_budget,
-            merge_gap=1 if self.config.merge_results else None,
+            merge_gap=self.config.merge_gap if self.config.merge_gap >= 0 else None,
+            max_merged_chars=self.config.max_merged_chars,
             line_source=_line_source(store),
         )
         response.took_ms = round((time.perf_counter() - t0) * 1000, 2)

@@ -57,6 +57,7 @@ def shape_results(
     token_budget: int,
     merge_gap: int | None = 1,
     line_source: LineSource | None = None,
+    max_merged_chars: int = 0,
 ) -> tuple[list[SearchResult], bool]:
     """Turn ranked chunks into at most ``limit`` results within ``token_budget``.
 
@@ -76,7 +77,13 @@ def shape_results(
         near = (
             []
             if merge_gap is None
-            else [r for r in results if r.path == c.path and _touches(r, c.start_line, c.end_line, merge_gap)]
+            else [
+                r
+                for r in results
+                if r.path == c.path
+                and _touches(r, c.start_line, c.end_line, merge_gap)
+                and (not max_merged_chars or _merged_size(r, c) <= max_merged_chars)
+            ]
         )
         if near:
             target = near[0]  # the best-ranked span it touches absorbs it (and any span it bridges)
@@ -96,12 +103,23 @@ def shape_results(
                 language=c.language,
                 symbol=c.symbol,
                 kind=c.kind,
-                score=round(float(score), 6),
+                score=float(score),
                 content=c.content,
                 context=c.context,
             )
         )
+    for r in results:
+        r.score = round(r.score, 6)
     return _apply_budget(results, token_budget)
+
+
+def _merged_size(r: SearchResult, c: Chunk) -> int:
+    """Approximate characters of ``r`` widened to cover ``c`` (lines in between counted at the
+    average line length of the two)."""
+    lines = max(r.end_line, c.end_line) - min(r.start_line, c.start_line) + 1
+    have = r.end_line - r.start_line + 1 + c.end_line - c.start_line + 1
+    per_line = (len(r.content) + len(c.content)) / max(have, 1)
+    return int(lines * per_line)
 
 
 def _touches(r: SearchResult, start: int, end: int, gap: int) -> bool:

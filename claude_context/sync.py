@@ -34,7 +34,6 @@ from claude_context.ignore import IgnoreRules
 from claude_context.index.metadata import FileState
 from claude_context.models import FileEntry
 from claude_context.pipeline import Cancelled as PipelineCancelled
-from claude_context.pipeline import IndexPipeline
 
 if TYPE_CHECKING:
     from claude_context.engine import Engine
@@ -313,16 +312,7 @@ def update(
         # the derived index must reflect the current generation before we add to it
         store.sync(model_id, durable=not _is_unsaved(store))
         if changed or deleted:
-            pipeline = IndexPipeline(
-                store,
-                embedder,
-                engine.cache,
-                settings=settings,
-                force=False,
-                max_file_bytes=engine.config.max_file_bytes,
-                cancel=cancel,
-                concurrent=engine.pipelined,
-            )
+            pipeline = engine.pipeline(store, embedder, settings, False, cancel)
             try:
                 pipeline.run(changed, deleted, states)
             except PipelineCancelled:
