@@ -42,7 +42,7 @@ class Config:
     index_secrets: bool = False
     # Chunking
     splitter: str = "ast"  # "ast" (tree-sitter) or "text" (line windows only)
-    max_chunk_chars: int = 1500
+    max_chunk_chars: int = 1000  # ~ the model's 256-token window (measured: bench/README.md)
     module_chunk_chars: int = 600  # module-level code (imports, constants) in smaller groups
     # Index backends (per codebase; changing them rebuilds derived data, never re-embeds)
     quantization: str = "auto"  # none | int8 | rabitq | auto
@@ -61,7 +61,7 @@ class Config:
     module_weight: float = 0.9
     keyword_expansion: float = 0.3  # weight of joined-compound / abbreviation query terms
     keyword_tokenizer: str = "code"  # code (identifier-aware) | plain (ablation baseline)
-    merge_gap: int = 10  # hits of one file at most this many lines apart become one result; -1: never
+    merge_gap: int = 15  # hits of one file at most this many lines apart become one result; -1: never
     max_merged_chars: int = 0  # a merge may not grow a result past this (0: no limit)
     candidates: int = 50  # per retriever, before fusion
     token_budget: int = 4000  # result content, in tokens (chars / 4), per search call
