@@ -25,7 +25,6 @@ import re
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from tantivy import Document, Filter, Index, Occur, Query, SchemaBuilder, TextAn
 
 from claude_context.index.base import Hit, IndexBusyError, KeywordDoc, KeywordIndex
 from claude_context.index.expansion import expansions
+from claude_context.index.files import atomic_write_json
 
 __all__ = ["IndexBusyError", "TantivyKeywordIndex", "code_tokens", "query_tokens"]
 
@@ -166,19 +166,6 @@ def _is_fatal(exc: BaseException) -> bool:
     return isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit))
 
 
-def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
 class TantivyKeywordIndex(KeywordIndex):
     """BM25 over ``folder/bm25/`` (tantivy) with the committed generation in ``folder/bm25.json``.
 
@@ -242,7 +229,7 @@ class TantivyKeywordIndex(KeywordIndex):
         return meta
 
     def _write_sidecar(self, generation: int | None) -> None:
-        _atomic_write_json(
+        atomic_write_json(
             self.sidecar_path,
             {
                 "schema_version": SCHEMA_VERSION,

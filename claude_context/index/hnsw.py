@@ -29,8 +29,7 @@ import os
 import struct
 import threading
 import uuid
-import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,8 @@ import hnswlib
 import numpy as np
 
 from claude_context.index.base import Hit, VectorIndex
+from claude_context.index.files import atomic_write_json, crc32_of, fsync_dir
+from claude_context.index.vecutil import RWLock, normalize
 
 log = logging.getLogger(__name__)
 
@@ -48,84 +49,6 @@ _SIDECAR_FILE = "vectors.json"
 # (size_t), maxlevel (int), enterpoint (uint32), maxM, maxM0, M (size_t), mult (double),
 # ef_construction (size_t).
 _HEADER = struct.Struct("<6Q i I 3Q d Q")
-
-
-class _RWLock:
-    """Writer-preferring readers-writer lock (searches share, mutations and resize exclude)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._readers = 0
-        self._writer = False
-        self._waiting_writers = 0
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            while self._writer or self._waiting_writers:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._waiting_writers += 1
-            while self._writer or self._readers:
-                self._cond.wait()
-            self._waiting_writers -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
-
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    """float32, C-contiguous, unit rows (zero rows stay zero) - cheap insurance for 'ip'."""
-    x = np.array(x, dtype=np.float32, order="C", copy=True)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    np.divide(x, norms, out=x, where=norms > 0)
-    return x
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not supported on every platform/filesystem
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def _file_crc32(path: Path) -> int:
-    crc = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(8 << 20):
-            crc = zlib.crc32(chunk, crc)
-    return crc
 
 
 class HnswVectorIndex(VectorIndex):
@@ -160,7 +83,7 @@ class HnswVectorIndex(VectorIndex):
         self.ef_construction = ef_construction
         self.ef_search = ef_search
         self.initial_capacity = max(1, initial_capacity)
-        self._rw = _RWLock()
+        self._rw = RWLock()
         self._mutate = threading.Lock()
         self._live: set[int] = set()
         self._maybe_deleted: set[int] = set()
@@ -251,7 +174,7 @@ class HnswVectorIndex(VectorIndex):
             and size >= _HEADER.size + count * (per_el + 4)
         ):
             raise ValueError("implausible hnswlib header")
-        if _file_crc32(self.index_path) != meta.get("crc32"):
+        if crc32_of(self.index_path) != meta.get("crc32"):
             raise ValueError("index file checksum mismatch")
 
     # ---------------------------------------------------------------- mutation
@@ -276,7 +199,7 @@ class HnswVectorIndex(VectorIndex):
             last[i] = row
         id_arr = np.fromiter(last.keys(), dtype=np.uint64, count=len(last))
         rows = np.fromiter(last.values(), dtype=np.int64, count=len(last))
-        vecs = _normalize(vectors[rows])
+        vecs = normalize(vectors[rows])
         with self._mutate:
             self._check_open()
             for start in range(0, len(id_arr), self.add_slice):
@@ -333,7 +256,7 @@ class HnswVectorIndex(VectorIndex):
             q = q[0]
         if q.shape != (self.dim,):
             raise ValueError(f"expected a query of shape ({self.dim},), got {q.shape}")
-        q = _normalize(q.reshape(1, -1))
+        q = normalize(q.reshape(1, -1))
         if k <= 0 or (allowed is not None and not allowed):
             return []
         with self._rw.read():
@@ -436,10 +359,10 @@ class HnswVectorIndex(VectorIndex):
                     elements = int(self._index.element_count)
                 with open(tmp, "rb+") as f:
                     os.fsync(f.fileno())
-                crc = _file_crc32(tmp)
+                crc = crc32_of(tmp)
                 size = tmp.stat().st_size
                 os.replace(tmp, self.index_path)
-                _fsync_dir(self.folder)
+                fsync_dir(self.folder)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
@@ -456,7 +379,7 @@ class HnswVectorIndex(VectorIndex):
                 "params": {"M": self.m, "ef_construction": self.ef_construction, "ef_search": self.ef_search},
                 "deleted": sorted(self._maybe_deleted),
             }
-            _atomic_write_json(self.sidecar_path, meta)
+            atomic_write_json(self.sidecar_path, meta)
             self._generation = int(generation)
 
     def saved_generation(self) -> int | None:

@@ -9,7 +9,7 @@ Why this shape (figures from ``bench/quant_bench.py``):
 * **Re-rank vectors** are fp16 rows on disk in ``vectors.<token>.f16``, read with positional
   reads: the OS page cache keeps the hot ones (shared, evictable), the process holds only the
   ~100 rows a query copies, so they are not counted as resident. (A ``np.memmap`` was measured
-  to map nearly the whole file into the process after a few queries: see ``_Rows``.) Rows added
+  to map nearly the whole file into the process after a few queries: see ``F16Rows``.) Rows added
   since the last save sit in a private, unlinked scratch file (never in the shared file: reader
   processes patch their own copy, like ``hnsw.py``, and must not write where the writer
   appends); ``save`` appends them to the shared file.
@@ -40,7 +40,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -48,13 +47,15 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from claude_context.index.base import Hit, VectorIndex
-from claude_context.index.hnsw import _atomic_write_json, _fsync_dir, _normalize, _RWLock
-from claude_context.index.slots import SlotMap, dedupe_last, matvec, top_k
+from claude_context.index.files import atomic_write_json, crc32_of, fsync_dir, unlink, write_replace
+from claude_context.index.rows import ROW_DTYPE, ROWS_SUFFIX, F16Rows, rows_name
+from claude_context.index.slots import SlotMap, dedupe_last, found, matvec, top_k
+from claude_context.index.vecutil import RWLock, normalize
 
 log = logging.getLogger(__name__)
 
@@ -62,164 +63,7 @@ _FORMAT = 1
 _IVF_FILE = "vectors.rabitq"
 _SLOTS_FILE = "vectors.slots"
 _SIDECAR_FILE = "vectors.json"
-_ROWS_SUFFIX = ".f16"
 _NONE = 2**32 - 1  # rabitqlib's "no result" id
-_ROW_DTYPE = np.dtype("<f2")
-
-
-def _rows_name(token: str) -> str:
-    return f"vectors.{token}{_ROWS_SUFFIX}"
-
-
-def _crc_of(path: Path, limit: int) -> int:
-    crc = 0
-    with open(path, "rb") as f:
-        left = limit
-        while left > 0 and (chunk := f.read(min(8 << 20, left))):
-            crc = zlib.crc32(chunk, crc)
-            left -= len(chunk)
-    return crc
-
-
-def _write_replace(path: Path, payload: bytes | None = None, writer: Any = None) -> tuple[int, int]:
-    """Write ``payload`` (or call ``writer(tmp)``) to a temp file, fsync, rename; (size, crc32)."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        if writer is not None:
-            writer(str(tmp))
-        else:
-            tmp.write_bytes(payload or b"")
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        size = tmp.stat().st_size
-        crc = _crc_of(tmp, size)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    return size, crc
-
-
-class _Rows:
-    """fp16 re-rank rows by slot: ``[0, n_file)`` in the shared row file, the rest in a private
-    scratch file; both read with positional reads (``os.pread``) through the OS page cache.
-
-    Why not ``np.memmap``: measured here, gathering 100 random rows from a memmap of a 77 MB row
-    file put ~68 MB into the process RSS (numpy fancy indexing + the kernel mapping whole
-    page-cache folios around each fault), and 200 queries mapped all of it. With pread the
-    process holds only the rows it copies; hot rows stay in the page cache, shared and evictable.
-    A re-rank of ~100 rows costs ~0.2 ms of reads.
-    """
-
-    def __init__(
-        self, folder: Path, dim: int, path: Path | None = None, n_file: int = 0, crc: int = 0
-    ) -> None:
-        self.folder = folder
-        self.dim = dim
-        self.row_bytes = dim * _ROW_DTYPE.itemsize
-        self.path = path
-        self.n_file = n_file
-        self.crc = crc  # CRC32 of the first n_file rows of the file
-        self._fd: int | None = None
-        if n_file:
-            assert path is not None
-            self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        self._scratch: IO[bytes] | None = None
-        self.n_tail = 0
-
-    @property
-    def n(self) -> int:
-        return self.n_file + self.n_tail
-
-    def append(self, rows: np.ndarray) -> None:
-        if self._scratch is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._scratch = tempfile.TemporaryFile(dir=self.folder, prefix="vectors.", suffix=".tmp")  # noqa: SIM115
-        data = np.ascontiguousarray(rows, dtype=_ROW_DTYPE).tobytes()
-        os.pwrite(self._scratch.fileno(), data, self.n_tail * self.row_bytes)
-        self.n_tail += len(rows)
-
-    def _read(self, fd: int, lo: int, hi: int) -> np.ndarray:
-        """fp16 rows [lo, hi) of one file (file-relative row numbers)."""
-        want = (hi - lo) * self.row_bytes
-        raw = os.pread(fd, want, lo * self.row_bytes)
-        if len(raw) != want:
-            raise OSError(f"short read from the re-rank rows ({len(raw)} of {want} bytes)")
-        return np.frombuffer(raw, dtype=_ROW_DTYPE).reshape(hi - lo, self.dim)
-
-    def _tail_fd(self) -> int:
-        assert self._scratch is not None
-        return self._scratch.fileno()
-
-    def range(self, lo: int, hi: int) -> np.ndarray:
-        """float32 rows of slots [lo, hi)."""
-        out = np.empty((max(0, hi - lo), self.dim), np.float32)
-        if lo < self.n_file:
-            assert self._fd is not None
-            out[: min(hi, self.n_file) - lo] = self._read(self._fd, lo, min(hi, self.n_file))
-        if hi > self.n_file:
-            t_lo = max(lo, self.n_file)
-            out[t_lo - lo :] = self._read(self._tail_fd(), t_lo - self.n_file, hi - self.n_file)
-        return out
-
-    def take(self, slots: np.ndarray) -> np.ndarray:
-        """float32 rows of the given slots (any order): one read per run of adjacent slots."""
-        slots = np.asarray(slots, dtype=np.int64)
-        out = np.empty((len(slots), self.dim), np.float32)
-        if not len(slots):
-            return out
-        order = np.argsort(slots, kind="stable")
-        s = slots[order]
-        breaks = np.flatnonzero((np.diff(s) != 1) | (s[1:] == self.n_file)) + 1
-        for run in np.split(np.arange(len(s)), breaks):
-            lo, hi = int(s[run[0]]), int(s[run[-1]]) + 1
-            if lo < self.n_file:
-                assert self._fd is not None
-                out[order[run]] = self._read(self._fd, lo, hi)
-            else:
-                out[order[run]] = self._read(self._tail_fd(), lo - self.n_file, hi - self.n_file)
-        return out
-
-    def persist_tail(self) -> int:
-        """Append the scratch rows to the shared file at row ``n_file``; returns the new crc.
-
-        Rows beyond ``n_file`` in the file are garbage from an interrupted save (or rows no
-        sidecar mentions yet), so they are overwritten; readers never look past their n_file.
-        Call ``commit_tail`` (under the write lock) afterwards to start using them.
-        """
-        assert self.path is not None
-        crc = self.crc
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
-        try:
-            step = max(1, (16 << 20) // self.row_bytes)
-            for lo in range(0, self.n_tail, step):
-                hi = min(lo + step, self.n_tail)
-                raw = self._read(self._tail_fd(), lo, hi).tobytes()
-                os.pwrite(fd, raw, (self.n_file + lo) * self.row_bytes)
-                crc = zlib.crc32(raw, crc)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return crc
-
-    def commit_tail(self, crc: int) -> None:
-        self.n_file += self.n_tail
-        self.crc = crc
-        self.n_tail = 0
-        if self._scratch is not None:
-            self._scratch.truncate(0)
-        if self._fd is None and self.n_file:
-            assert self.path is not None
-            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-
-    def close(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
-        if self._scratch is not None:
-            self._scratch.close()
-            self._scratch = None
 
 
 class _Cancelled(Exception):
@@ -230,7 +74,7 @@ class _Cancelled(Exception):
 class _Built:
     """A freshly built (compacted, re-clustered) state, waiting to be swapped in."""
 
-    rows: _Rows
+    rows: F16Rows
     token: str
     ids: np.ndarray  # new slot -> id
     old_slots: np.ndarray  # new slot -> old slot it was copied from (sorted)
@@ -294,13 +138,13 @@ class RabitqVectorIndex(VectorIndex):
         if min_train is not None:
             self.min_train = max(1, int(min_train))
         self.background = background
-        self._rw = _RWLock()
+        self._rw = RWLock()
         self._mutate = threading.Lock()
         self._closed = False
         self._generation: int | None = None
         self._token = uuid.uuid4().hex[:12]
         self._slots = SlotMap()
-        self._rows = _Rows(self.folder, dim, self.folder / _rows_name(self._token))
+        self._rows = F16Rows(self.folder, dim, self.folder / rows_name(self._token))
         self._ivf: Any | None = None
         self._centroids: np.ndarray | None = None
         self._n_ivf = 0  # slots [0, _n_ivf) are in the IVF; the rest are pending
@@ -339,11 +183,11 @@ class RabitqVectorIndex(VectorIndex):
         uniq, rows = dedupe_last(ids, vectors.shape[0])
         if not len(uniq):
             return
-        vecs = _normalize(vectors[rows]).astype(_ROW_DTYPE)
+        vecs = normalize(vectors[rows]).astype(ROW_DTYPE)
         with self._mutate:
             self._check_open()
             with self._rw.write():
-                self._kill(_found(self._slots, uniq))
+                self._kill(found(self._slots, uniq))
                 self._rows.append(vecs)
                 self._slots.append(uniq)
             self._maybe_flush()
@@ -356,7 +200,7 @@ class RabitqVectorIndex(VectorIndex):
         with self._mutate:
             self._check_open()
             with self._rw.write():
-                self._kill(_found(self._slots, arr))
+                self._kill(found(self._slots, arr))
             self._maybe_rebuild()
 
     def _kill(self, slots: np.ndarray) -> None:
@@ -431,18 +275,18 @@ class RabitqVectorIndex(VectorIndex):
                 self._maybe_rebuild()  # it may have grown past the next step meanwhile
         except _Cancelled:
             self._building_token = None
-            _unlink(self.folder / _rows_name(token))
+            unlink(self.folder / rows_name(token))
         except Exception:
             log.exception("rabitq rebuild failed in %s; keeping the current index", self.folder)
             self._building_token = None
             self._retry_at = time.monotonic() + self.retry_after_s
-            _unlink(self.folder / _rows_name(token))
+            unlink(self.folder / rows_name(token))
 
     def _build(self, token: str, slots: np.ndarray, ids: np.ndarray, snap_n: int) -> _Built:
         """Compacted fp16 rows in a new file + k-means + a new IVF, from this index's own rows."""
         from rabitqlib import IvfIndex
 
-        path = self.folder / _rows_name(token)
+        path = self.folder / rows_name(token)
         n = len(slots)
         crc = 0
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -452,14 +296,14 @@ class RabitqVectorIndex(VectorIndex):
                 with self._rw.read():
                     if self._closed:
                         raise _Cancelled()
-                    raw = self._rows.take(slots[lo : lo + step]).astype(_ROW_DTYPE).tobytes()
+                    raw = self._rows.take(slots[lo : lo + step]).astype(ROW_DTYPE).tobytes()
                 crc = zlib.crc32(raw, crc)
                 f.write(raw)
                 if self._cancel.is_set():
                     raise _Cancelled()
             f.flush()
             os.fsync(f.fileno())
-        rows = _Rows(self.folder, self.dim, path, n, crc)
+        rows = F16Rows(self.folder, self.dim, path, n, crc)
         ivf = centroids = None
         if n >= self.min_train:
             nc = self.clusters_for(n)
@@ -477,7 +321,7 @@ class RabitqVectorIndex(VectorIndex):
                     raise _Cancelled()
         return _Built(rows, token, ids, slots, ivf, centroids, snap_n)
 
-    def _kmeans(self, rows: _Rows, n: int, nc: int) -> np.ndarray:
+    def _kmeans(self, rows: F16Rows, n: int, nc: int) -> np.ndarray:
         from rabitqlib import QGKMeans, RaBitQKMeans
 
         rng = np.random.default_rng(n)
@@ -488,7 +332,7 @@ class RabitqVectorIndex(VectorIndex):
         km = cls(self.dim, nc, niter=self.kmeans_iters, num_threads=self.threads, spherical=True, seed=42)
         km.train(x)
         c = np.asarray(km.centroids, dtype=np.float32)
-        return _normalize(c)
+        return normalize(c)
 
     def _swap(self, built: _Built) -> None:
         """Install a built state, replaying changes made since its snapshot (holds _mutate)."""
@@ -499,7 +343,7 @@ class RabitqVectorIndex(VectorIndex):
             extra = np.arange(built.snap_slots, self._slots.n_slots, dtype=np.int64)
             extra = extra[self._slots.is_live(extra)] if len(extra) else extra
             extra_ids = self._slots.ids_of(extra)
-            extra_rows = self._rows.take(extra).astype(_ROW_DTYPE) if len(extra) else None
+            extra_rows = self._rows.take(extra).astype(ROW_DTYPE) if len(extra) else None
         slots = SlotMap(built.ids)
         slots.kill(died)
         if built.ivf is not None and len(died):
@@ -536,7 +380,7 @@ class RabitqVectorIndex(VectorIndex):
             q = q[0]
         if q.shape != (self.dim,):
             raise ValueError(f"expected a query of shape ({self.dim},), got {q.shape}")
-        q = _normalize(q.reshape(1, -1))[0]
+        q = normalize(q.reshape(1, -1))[0]
         if k <= 0 or (allowed is not None and not allowed):
             return []
         with self._rw.read():
@@ -545,7 +389,7 @@ class RabitqVectorIndex(VectorIndex):
                 return []
             mask = None
             if allowed is not None:
-                cand = np.sort(_found(self._slots, np.fromiter(allowed, np.int64, count=len(allowed))))
+                cand = np.sort(found(self._slots, np.fromiter(allowed, np.int64, count=len(allowed))))
                 if len(cand) <= self.exact_limit or self._ivf is None:
                     return self._exact(q, k, cand)
                 mask = np.zeros(self._slots.n_slots, np.bool_)
@@ -639,7 +483,7 @@ class RabitqVectorIndex(VectorIndex):
 
     def resident_bytes(self) -> int:
         """IVF codes + our centroid copy + slot map. The fp16 re-rank rows stay on disk (read
-        through the page cache per query, see ``_Rows``), so they are not counted."""
+        through the page cache per query, see ``F16Rows``), so they are not counted."""
         cent = 0 if self._centroids is None else self._centroids.nbytes
         return self.ivf_bytes() + cent + self._slots.nbytes()
 
@@ -674,17 +518,17 @@ class RabitqVectorIndex(VectorIndex):
             with self._rw.read():  # searches continue; mutators are held off by _mutate
                 ivf_path = self.folder / _IVF_FILE
                 if self._ivf is not None:
-                    ivf_size, ivf_crc = _write_replace(ivf_path, writer=self._ivf.save)
+                    ivf_size, ivf_crc = write_replace(ivf_path, writer=self._ivf.save)
                 else:
                     ivf_size, ivf_crc = 0, 0
-                    _unlink(ivf_path)
+                    unlink(ivf_path)
                 n = self._slots.n_slots
                 blob = (
                     self._slots.all_ids().astype("<i8").tobytes()
                     + self._slots.all_dead().astype(np.uint8).tobytes()
                     + (b"" if self._centroids is None else self._centroids.astype("<f4").tobytes())
                 )
-                slots_size, slots_crc = _write_replace(self.folder / _SLOTS_FILE, blob)
+                slots_size, slots_crc = write_replace(self.folder / _SLOTS_FILE, blob)
                 meta = {
                     "format": _FORMAT,
                     "kind": self.kind,
@@ -704,18 +548,18 @@ class RabitqVectorIndex(VectorIndex):
                     "slots_crc32": slots_crc,
                 }
                 assert self._rows.n_file == n
-            _fsync_dir(self.folder)
-            _atomic_write_json(self.folder / _SIDECAR_FILE, meta)
+            fsync_dir(self.folder)
+            atomic_write_json(self.folder / _SIDECAR_FILE, meta)
             self._generation = int(generation)
             self._drop_stale_rows()
 
     def _drop_stale_rows(self) -> None:
-        keep = {_rows_name(self._token)}
+        keep = {rows_name(self._token)}
         if self._building_token:
-            keep.add(_rows_name(self._building_token))
-        for p in self.folder.glob(f"vectors.*{_ROWS_SUFFIX}"):
+            keep.add(rows_name(self._building_token))
+        for p in self.folder.glob(f"vectors.*{ROWS_SUFFIX}"):
             if p.name not in keep:
-                _unlink(p)  # a reader that opened it keeps reading it (POSIX)
+                unlink(p)  # a reader that opened it keeps reading it (POSIX)
 
     def _load(self) -> None:
         sidecar = self.folder / _SIDECAR_FILE
@@ -733,11 +577,11 @@ class RabitqVectorIndex(VectorIndex):
             token = str(meta["token"])
             if not token.isalnum():
                 raise ValueError("bad token")
-            rows_path = self.folder / _rows_name(token)
-            row_bytes = self.dim * _ROW_DTYPE.itemsize
+            rows_path = self.folder / rows_name(token)
+            row_bytes = self.dim * ROW_DTYPE.itemsize
             if n and rows_path.stat().st_size < n * row_bytes:
                 raise ValueError("re-rank file shorter than the sidecar says")
-            if n and _crc_of(rows_path, n * row_bytes) != meta["rows_crc32"]:
+            if n and crc32_of(rows_path, n * row_bytes) != meta["rows_crc32"]:
                 raise ValueError("re-rank file checksum mismatch")
             slots_path = self.folder / _SLOTS_FILE
             blob = slots_path.read_bytes()
@@ -756,7 +600,7 @@ class RabitqVectorIndex(VectorIndex):
                 ivf_path = self.folder / _IVF_FILE
                 if ivf_path.stat().st_size != meta["ivf_bytes"]:
                     raise ValueError("IVF file size does not match the sidecar")
-                if _crc_of(ivf_path, meta["ivf_bytes"]) != meta["ivf_crc32"]:
+                if crc32_of(ivf_path, meta["ivf_bytes"]) != meta["ivf_crc32"]:
                     raise ValueError("IVF file checksum mismatch")
                 ivf = IvfIndex.load(str(ivf_path))
                 if (
@@ -767,7 +611,7 @@ class RabitqVectorIndex(VectorIndex):
                     or ivf.metric != "ip"
                 ):
                     raise ValueError("IVF file does not match the sidecar")
-            rows = _Rows(self.folder, self.dim, rows_path, n, int(meta["rows_crc32"]))
+            rows = F16Rows(self.folder, self.dim, rows_path, n, int(meta["rows_crc32"]))
         except Exception as exc:  # corrupt, truncated, foreign or half-written: rebuild from SQLite
             log.warning("ignoring unusable vector index in %s (%s); starting empty", self.folder, exc)
             return
@@ -803,11 +647,6 @@ class RabitqVectorIndex(VectorIndex):
             raise RuntimeError("vector index is closed")
 
 
-def _found(slots: SlotMap, ids: np.ndarray) -> np.ndarray:
-    s = slots.find(ids)
-    return s[s >= 0]
-
-
 def _assign(x: np.ndarray, centroids: np.ndarray | None) -> np.ndarray:
     """Nearest centroid (inner product) per row, with BLAS in slices."""
     assert centroids is not None
@@ -827,8 +666,3 @@ def _trim_heap() -> None:
         import ctypes
 
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()

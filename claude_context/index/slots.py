@@ -182,3 +182,9 @@ def matvec(rows: np.ndarray, q: np.ndarray) -> np.ndarray:
     for lo in range(0, len(rows), MATVEC_ROWS):
         np.dot(rows[lo : lo + MATVEC_ROWS], q, out=out[lo : lo + MATVEC_ROWS])
     return out
+
+
+def found(slots: SlotMap, ids: np.ndarray) -> np.ndarray:
+    """Live slots of those ids that are present (absent and deleted ids dropped)."""
+    s = slots.find(ids)
+    return s[s >= 0]
