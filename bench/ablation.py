@@ -33,6 +33,7 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("chunks up to 800 chars (not 1000)", {"max_chunk_chars": 800}),
     ("chunks up to 1500 chars (not 1000)", {"max_chunk_chars": 1500}),
     ("merge hits up to 10 lines apart (not 15)", {"merge_gap": 10}),
+    ("merge hits up to 25 lines apart (not 15)", {"merge_gap": 25}),
     ("merge only touching hits (gap 1 line, not 15)", {"merge_gap": 1}),
     ("no merging of hits", {"merge_gap": -1}),
     ("100 candidates per retriever (not 50)", {"candidates": 100}),

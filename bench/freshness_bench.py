@@ -35,6 +35,7 @@ import random
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -102,8 +103,12 @@ def the_root(engine, corpus: str | None) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true", help="print one JSON object (default: also JSON)")
-    ap.add_argument("--home", default="/work/fresh-home")
-    ap.add_argument("--source-home", default="/work/bench-home")
+    ap.add_argument("--home", default=None, help="scratch home (default: a new temporary folder)")
+    ap.add_argument(
+        "--source-home",
+        default=os.environ.get("CLAUDE_CONTEXT_HOME", str(Path("~/.claude-context").expanduser())),
+        help="index home to copy from (default: CLAUDE_CONTEXT_HOME or ~/.claude-context)",
+    )
     ap.add_argument("--corpus", default=None)
     ap.add_argument("--edits", type=int, default=20)
     ap.add_argument("--switch-files", type=int, default=50)
@@ -111,7 +116,7 @@ def main() -> None:
     ap.add_argument("--debounce", type=float, default=None, help="watcher debounce (default: config)")
     a = ap.parse_args()
 
-    home = Path(a.home).resolve()
+    home = Path(a.home).resolve() if a.home else Path(tempfile.mkdtemp(prefix="cc-fresh-")) / "home"
     if not home.exists():
         if not Path(a.source_home).exists():
             sys.exit(f"neither {home} nor --source-home {a.source_home} exists")

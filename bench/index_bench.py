@@ -152,16 +152,19 @@ def model_only(texts: list[str], backends: list[str], rounds: int = 4) -> dict[s
 
 
 def last_symbol(corpus: Path) -> tuple[str, str] | None:
-    """(path, function name) from the last file in discovery order that defines one."""
+    """(path, function name) from the last file in discovery order that defines one: its longest
+    non-dunder name, so that a keyword search for it has one right answer (``__iter__`` has
+    hundreds)."""
     from claude_context.discovery import DiscoveryOptions, discover
 
     for e in reversed(list(discover(corpus, DiscoveryOptions(), []))):
         if e.path.endswith(".py"):
-            m = re.search(
-                r"^\s*def ([A-Za-z_][A-Za-z0-9_]{6,})\(", e.abs_path.read_text(errors="replace"), re.M
-            )
-            if m:
-                return e.path, m.group(1)
+            text = e.abs_path.read_text(errors="replace")
+            names = [
+                n for n in re.findall(r"^\s*def ([A-Za-z_][A-Za-z0-9_]{6,})\(", text, re.M) if "__" not in n
+            ]
+            if names:
+                return e.path, max(names, key=len)
     return None
 
 

@@ -10,6 +10,8 @@ usage: python bench/quality.py SET [SET ...] [--modes hybrid,semantic,keyword] [
            [--set key=value ...] [--home DIR] [--json OUT]
   --set      config overrides for ablations (e.g. --set rrf_k=30 --set keyword_weight=0.5)
   --home     reuse an index home (embedding cache): repeated runs only re-chunk, never re-embed
+  --quantize-small  lower the int8/RaBitQ thresholds (train at 256 vectors) so the small public
+             sets really go through codes + re-rank with --set quantization=int8|rabitq
 """
 
 from __future__ import annotations
@@ -137,7 +139,14 @@ def main() -> None:
     ap.add_argument("--home", type=Path, help="index home to reuse (default: a fresh temporary one)")
     ap.add_argument("--json", type=Path, help="also write the JSON here")
     ap.add_argument("--quiet", action="store_true", help="JSON only on stdout")
+    ap.add_argument("--quantize-small", action="store_true", help="quantize small sets too (see above)")
     a = ap.parse_args()
+    if a.quantize_small:
+        from claude_context.index.int8 import Int8VectorIndex
+        from claude_context.index.rabitq import RabitqVectorIndex
+
+        Int8VectorIndex.train_size = 256
+        RabitqVectorIndex.min_train = 256
 
     home = a.home or Path(tempfile.mkdtemp(prefix="cc-quality-"))
     os.environ["CLAUDE_CONTEXT_HOME"] = str(home)
@@ -155,7 +164,7 @@ def main() -> None:
             engine.clear(set_dir / "corpus")  # next run re-chunks with its settings (cache stays)
     finally:
         engine.close()
-    doc = {"overrides": overrides, "limit": a.limit, "results": results}
+    doc = {"overrides": overrides, "limit": a.limit, "quantize_small": a.quantize_small, "results": results}
     if a.json:
         a.json.write_text(json.dumps(doc, indent=2))
     if not a.quiet:

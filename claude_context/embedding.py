@@ -359,7 +359,7 @@ def _export(folder: Path, want: dict, source: str, backend: str, arch: str | Non
         if folder.exists():
             shutil.rmtree(folder)  # stale (other versions): replaced whole
         os.replace(tmp, folder)
-        log.warning("built %s in %.1fs", folder.name, manifest["seconds"])
+        log.info("built %s in %.1fs", folder.name, manifest["seconds"])
         return manifest
     except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)

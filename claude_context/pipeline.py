@@ -422,17 +422,19 @@ class IndexPipeline:
         self._write_q.put(_DONE)
 
     def _head_start(self) -> None:
-        """Load the model, then let staging finish first (bounded): on 2 cores the model would
-        otherwise take the CPU the chunker needs, and a whole tree being keyword-searchable within
-        seconds matters more than its first vectors. The total time is the same either way."""
-        _ = self.embedder.model
+        """Let staging finish first (bounded), then load the model: on 2 cores the model (and
+        importing torch for it, ~8 s of CPU) would otherwise take the CPU the chunkers need, and a
+        whole tree being keyword-searchable within seconds matters more than its first vectors.
+        The model starts early only when the queue of texts is nearly full (staging would block).
+        The total time is the same either way, but for the model load when it is not warm yet."""
         deadline = time.perf_counter() + HEAD_START_S
-        while time.perf_counter() < deadline and self._embed_q.qsize() < MAX_AHEAD // 2:
+        while time.perf_counter() < deadline and self._embed_q.qsize() < MAX_AHEAD - 2 * BATCH_CHUNKS:
             with self._lock:
                 if self.counters.producer_done:
-                    return
+                    break
             self._halt()
             time.sleep(0.05)
+        _ = self.embedder.model
 
     def _embed(self, window: list[PendingChunk]) -> tuple[list[PendingChunk], dict, dict]:
         """Vectors for a window: the cache first (duplicates, other runs), the model for the rest."""
