@@ -128,6 +128,7 @@ class _Walk:
         self.skipped = skipped
         self.visited: set[tuple[int, int]] = set()  # real folders entered (st_dev, st_ino)
         self.linked_files: set[tuple[int, int]] = set()  # files yielded through a link
+        self.exclude = {os.path.normpath(d) for d in options.exclude_dirs}
 
     def run(self) -> Iterator[FileEntry]:
         root_st = os.stat(self.root)
@@ -160,6 +161,8 @@ class _Walk:
             elif is_dir:
                 if classify(parent, rel, name, True) is not None:
                     continue
+                if self.exclude and f"{real_dir}{os.sep}{name}" in self.exclude:
+                    continue  # the index home inside the codebase: our own data is not source
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
@@ -346,4 +349,5 @@ def discovery_options(config: Config, settings: dict) -> DiscoveryOptions:
         extra_ignore=list(settings.get("ignore_patterns", [])),
         index_secrets=config.index_secrets,
         extra_extensions=list(settings.get("extensions", [])),
+        exclude_dirs=[str(config.home.expanduser().resolve())],
     )

@@ -87,6 +87,7 @@ class DiscoveryOptions:
     extra_ignore: list[str] = field(default_factory=list)  # gitignore-style, relative to the root
     index_secrets: bool = False
     extra_extensions: list[str] = field(default_factory=list)  # e.g. [".map"]: beat the built-in file rules
+    exclude_dirs: list[str] = field(default_factory=list)  # absolute real paths never entered (our home)
 
 
 # ---------------------------------------------------------------------------------------------- patterns

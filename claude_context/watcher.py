@@ -455,7 +455,8 @@ class WatchService:
             return ""
         if not path.startswith(root + os.sep):
             return None
-        if path == self._home or path.startswith(self._home + os.sep):
+        home = self._home
+        if home.startswith(root + os.sep) and (path == home or path.startswith(home + os.sep)):
             return None  # the index itself lives inside this root: its writes are not changes
         rel = path[len(root) + 1 :]
         return rel.replace(os.sep, "/") if os.sep != "/" else rel

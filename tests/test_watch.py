@@ -395,3 +395,29 @@ def test_mcp_server_watches_and_reports(engine, repo, home):
             assert st["watcher"] == "off" and "Watcher: off" in st["text"], st
 
     anyio.run(watching)
+
+
+def test_codebase_inside_the_home_and_home_inside_the_codebase(engine, home, repo, tmp_path):
+    """The index's own folder is skipped only where it lies inside the codebase: a codebase kept
+    inside the home (as the benches do) is still watched, and indexing a folder that holds the
+    home never indexes, or reacts to, the index's own files."""
+    inner = home / "corpus"
+    shutil.copytree(repo, inner)
+    outer = tmp_path  # holds the home (cc-home) and the repo
+    engine.index(inner)
+    engine.index(outer)
+    outer_files = files(engine, outer)
+    assert any(p.startswith("repo/") for p in outer_files)
+    assert not any(p.startswith(f"{home.name}/") for p in outer_files)
+    svc = service(engine, [inner, outer]).start()
+    try:
+        assert svc.wait_idle(TIMEOUT)
+        for root, where in ((inner, inner), (outer, repo)):
+            name = f"settle_{root.name.replace('-', '_')}_totals"
+            ledger = where / "app" / "ledger.py"
+            ledger.write_text(ledger.read_text() + f"\n\ndef {name}(rows):\n    return rows\n")
+            wait_for(lambda r=root, n=name: has_symbol(engine, r, n), what=f"edit seen in {root}")
+        assert svc.wait_idle(TIMEOUT)
+        assert not any(p.startswith(f"{home.name}/") for p in files(engine, outer))
+    finally:
+        svc.stop()
