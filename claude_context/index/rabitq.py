@@ -478,7 +478,9 @@ class RabitqVectorIndex(VectorIndex):
         if self._ivf is None:
             return 0
         per_point = self.dim * self.nbits / 8 + 16 + (8 if self.nbits > 1 else 0)
-        nc = int(self._ivf.num_clusters)
+        # our centroid copy, not ``self._ivf.num_clusters``: rabitqlib raises "Index is busy" for
+        # any call while another thread adds or removes, and status is read without our lock
+        nc = 0 if self._centroids is None else len(self._centroids)
         return int(self._n_ivf * per_point + nc * (self.dim * 4 + 16 * (self.dim / 8 + 16)) + 4096)
 
     def resident_bytes(self) -> int:
