@@ -637,25 +637,31 @@ class Engine:
             return response
         k = max(limit * 5, self.config.candidates)
         qvec = self._query_embedder(store).embed_query(query) if mode in {"hybrid", "semantic"} else None
-        native = index.search_hybrid(
-            query if mode in {"hybrid", "keyword"} else None,
-            qvec,
-            k,
-            allowed_paths,
-            filters,
-            rrf_k=self.config.rrf_k,
-            weights=(self.config.dense_weight, self.config.keyword_weight),
-            fusion=self.config.fusion,
-        )
-        rankings: list[tuple[str, list]] = []
-        if native is not None:  # the backend searched (and for hybrid fused: "fused" scores) itself
-            rankings.append(({"hybrid": "fused", "semantic": "dense", "keyword": "keyword"}[mode], native))
-        else:
-            allowed_ids = set(store.meta.chunk_ids_for_paths(scope)) if scope is not None else None
-            if qvec is not None:
-                rankings.append(("dense", index.search_dense(qvec, k, allowed_ids)))
-            if mode in {"hybrid", "keyword"}:
-                rankings.append(("keyword", index.search_keyword(query, k, allowed_paths)))
+        text = query if mode in {"hybrid", "keyword"} else None
+        own = None
+        if self.config.fusion == "score":  # each retriever searched in the backend, fused here
+            own = index.search_rankings(text, qvec, k, allowed_paths, filters)
+        rankings: list[tuple[str, list]] = list(own) if own is not None else []
+        if own is None:
+            native = index.search_hybrid(
+                text,
+                qvec,
+                k,
+                allowed_paths,
+                filters,
+                rrf_k=self.config.rrf_k,
+                weights=(self.config.dense_weight, self.config.keyword_weight),
+                fusion=self.config.fusion,
+            )
+            if native is not None:  # the backend searched (and for hybrid fused: "fused" scores) itself
+                name = {"hybrid": "fused", "semantic": "dense", "keyword": "keyword"}[mode]
+                rankings.append((name, native))
+            else:
+                allowed_ids = set(store.meta.chunk_ids_for_paths(scope)) if scope is not None else None
+                if qvec is not None:
+                    rankings.append(("dense", index.search_dense(qvec, k, allowed_ids)))
+                if text is not None:
+                    rankings.append(("keyword", index.search_keyword(query, k, allowed_paths)))
         rows = store.meta.get_chunks(list({h.id for _, hits in rankings for h in hits}))
         ranked = fuse(query, rankings, rows, self._rank_settings())
         response.results, response.truncated = shape_results(

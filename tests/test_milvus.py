@@ -126,24 +126,31 @@ def test_hostile_paths_and_filter_values(engine, repo):
 # -- the backend is really used -------------------------------------------------------------------
 
 
-def test_native_hybrid_search_is_used(engine, repo, monkeypatch):
+def test_searches_run_in_milvus(engine, repo, monkeypatch):
+    """Score fusion (the default): Milvus runs one dense and one BM25 search with our filters and
+    the engine fuses them as for the local store; RRF: one native ``hybrid_search``. Never the
+    engine's fallback (an id list per search)."""
     engine.index(repo)
     index = _milvus(engine, repo)
-    calls = []
     client = index._ensure()
-    real = client.hybrid_search
-    monkeypatch.setattr(client, "hybrid_search", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    calls: list[str] = []
+    for name in ("hybrid_search", "search"):
+        real = getattr(client, name)
+        monkeypatch.setattr(client, name, lambda *a, _n=name, _r=real, **kw: calls.append(_n) or _r(*a, **kw))
 
-    def engine_fusion(*_a, **_kw):
-        raise AssertionError("the engine fused instead of Milvus")
+    def engine_fallback(*_a, **_kw):
+        raise AssertionError("the engine searched through the fallback API")
 
-    monkeypatch.setattr(MilvusChunkIndex, "search_dense", engine_fusion)
-    monkeypatch.setattr(MilvusChunkIndex, "search_keyword", engine_fusion)
+    monkeypatch.setattr(MilvusChunkIndex, "search_dense", engine_fallback)
+    monkeypatch.setattr(MilvusChunkIndex, "search_keyword", engine_fallback)
     top = engine.search(repo, "parse a semantic version string", limit=3).results
-    assert top[0].path == "crates/semver/src/lib.rs" and calls == [1]
+    assert top[0].path == "crates/semver/src/lib.rs" and calls == ["search", "search"]
     assert engine.search(repo, "slugify", mode="keyword").results
     assert engine.search(repo, "slug of a title", mode="semantic").results
-    assert calls == [1]  # single searches for the single modes
+    assert calls == ["search"] * 4  # one search for each single mode
+    engine.config = engine.config.replace(fusion="rrf", keyword_weight=1.0)  # RRFRanker: equal weights
+    top = engine.search(repo, "parse a semantic version string", limit=3).results
+    assert top[0].path == "crates/semver/src/lib.rs" and calls[4:] == ["hybrid_search"]
     stats = engine.status(repo).index
     assert stats["store"] == "milvus" and stats["available"] and stats["vector_index"] == "milvus:HNSW"
     assert stats["collection"] == collection_name(index.folder)

@@ -195,6 +195,19 @@ class ChunkIndex(ABC):
         ``search_dense``/``search_keyword`` and fuses the rankings itself."""
         return None
 
+    def search_rankings(
+        self,
+        query: str | None,
+        vector: np.ndarray | None,
+        k: int,
+        allowed_paths: set[str] | None,
+        filters: SearchFilter | None = None,
+    ) -> list[tuple[str, list[Hit]]] | None:
+        """Each retriever's own ranking ("dense", "keyword"), raw scores, searched in the backend
+        with its own filters, for the engine to fuse exactly as it fuses the local indexes (score
+        fusion). None = not supported: the engine uses ``search_hybrid`` or the fallbacks."""
+        return None
+
     def drop(self) -> None:  # noqa: B027 - optional hook
         """Delete data kept outside the codebase folder (a remote collection); the folder itself is
         removed by the caller."""

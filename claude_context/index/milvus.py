@@ -17,8 +17,9 @@ still being computed (progressive indexing) has a row with ``has_vector`` false 
 placeholder vector: keyword search finds it at once, dense search filters it out until
 ``add_vectors`` upserts the real vector.
 
-Search: hybrid = one ``hybrid_search`` (dense + BM25 sparse, fused by ``RRFRanker``); semantic and
-keyword are single searches. Filters become Milvus boolean expressions with every value escaped
+Search: with score fusion (the default) one dense and one BM25 search, fused by the engine as for
+the local store (``search_rankings``); with RRF one ``hybrid_search`` fused by ``RRFRanker``;
+semantic and keyword are single searches. Filters become Milvus boolean expressions with every value escaped
 (see ``filter_expression``).
 
 Identity and consistency: the collection name comes from the codebase folder name (readable
@@ -988,6 +989,33 @@ class MilvusChunkIndex(ChunkIndex):
             return rankings[0]
         # Unequal weights (RRFRanker has none) or one side empty: fuse the same way here.
         return rrf(rankings, wts, k=rrf_k)
+
+    def search_rankings(
+        self,
+        query: str | None,
+        vector: np.ndarray | None,
+        k: int,
+        allowed_paths: set[str] | None,
+        filters: SearchFilter | None = None,
+    ) -> list[tuple[str, list[Hit]]] | None:
+        """Dense and BM25 rankings from two single searches, for score fusion in the engine.
+
+        Why not ``hybrid_search`` with ``WeightedRanker``: Milvus normalizes each side with an
+        arctan of the raw score, the engine min-max over the candidates (plus its kind priors).
+        Measured through MCP on the public click set, chunk hit@10 against the local store's
+        0.933: server-side fusion 0.880, the engine's fusion over Milvus's own rankings 0.913
+        (express: 0.963 both, local 0.950). RRF (``fusion = "rrf"``, equal weights) still goes
+        through one ``hybrid_search`` with ``RRFRanker``."""
+        if allowed_paths is not None and not allowed_paths:
+            return []
+        expr = filter_expression(filters, allowed_paths)
+        out: list[tuple[str, list[Hit]]] = []
+        if vector is not None:
+            out.append(("dense", self._search_one("dense", _query_vector(vector), k, expr)))
+        text = query_text(query) if query is not None else ""
+        if text:
+            out.append(("keyword", self._search_one("sparse", text, k, expr)))
+        return out
 
     def search_dense(self, vector: np.ndarray, k: int, allowed_ids: set[int] | None) -> list[Hit]:
         """Fallback API (the engine uses ``search_hybrid``): an id list only suits small scopes."""
