@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,19 @@ def cold_engine(config, model):
     eng = Engine(config)
     yield eng
     eng.close()
+
+
+def wait_for(cond: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll ``cond`` until it is truthy; AssertionError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def files(engine, root: Path) -> set[str]:
+    """Paths in a codebase's files table (what the index believes is on disk)."""
+    store, _ = engine.resolve(root)
+    return set(store.meta.file_states())

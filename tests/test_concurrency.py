@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import files
+from conftest import wait_for as _wait_for
 
 from claude_context.discovery import discover
 from claude_context.index.base import IndexBusyError
@@ -31,17 +33,7 @@ def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def wait_for(cond, timeout: float = TIMEOUT, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def files(engine, repo: Path) -> set[str]:
-    store, _ = engine.resolve(repo)
-    return set(store.meta.file_states())
+    _wait_for(cond, timeout, what)
 
 
 def on_disk(repo: Path) -> set[str]:

@@ -12,25 +12,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from conftest import files, wait_for
 
 from claude_context.sync import plan_paths
 from claude_context.watcher import WatchService, format_update, is_editor_temp
 
 TIMEOUT = 30.0
-
-
-def wait_for(cond: Callable[[], object], timeout: float = TIMEOUT, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def files(engine, repo: Path) -> set[str]:
-    store, _ = engine.resolve(repo)
-    return set(store.meta.file_states())
 
 
 def has_name(hit, name: str) -> bool:

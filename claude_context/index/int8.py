@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 
 from claude_context.index.base import Hit, VectorIndex
-from claude_context.index.files import atomic_write_json, crc32_of, fsync_dir, unlink, write_replace
-from claude_context.index.rows import ROW_DTYPE, ROWS_SUFFIX, F16Rows, rows_name
+from claude_context.index.files import atomic_write_json, crc32_of, fsync_dir, write_replace
+from claude_context.index.rows import ROW_DTYPE, F16Rows, RowBacked, rows_name
 from claude_context.index.slots import SlotMap, dedupe_last, found, top_k
 from claude_context.index.vecutil import RWLock, normalize
 
@@ -59,7 +59,7 @@ _CODES_FILE = "vectors.int8"
 _SIDECAR_FILE = "vectors.json"
 
 
-class Int8VectorIndex(VectorIndex):
+class Int8VectorIndex(RowBacked, VectorIndex):
     """Scalar-quantized (int8) rows scanned in full, best candidates re-ranked in fp16."""
 
     kind = "int8"
@@ -206,12 +206,7 @@ class Int8VectorIndex(VectorIndex):
 
     def search(self, query: np.ndarray, k: int, allowed: set[int] | None = None) -> list[Hit]:
         """Best-first cosine (codes, then fp16 re-rank); ``allowed`` scores only those ids."""
-        q = np.asarray(query)
-        if q.ndim == 2 and q.shape[0] == 1:
-            q = q[0]
-        if q.shape != (self.dim,):
-            raise ValueError(f"expected a query of shape ({self.dim},), got {q.shape}")
-        q = normalize(q.reshape(1, -1))[0]
+        q = self._unit_query(query)
         if k <= 0 or (allowed is not None and not allowed):
             return []
         with self._rw.read():
@@ -276,24 +271,7 @@ class Int8VectorIndex(VectorIndex):
             np.dot(rows[s : s + self.scan_rows].astype(np.float32), qs, out=out[s : s + self.scan_rows])
         return out
 
-    def get_vectors(self, ids: Sequence[int]) -> np.ndarray:
-        """Stored (fp16-rounded) vectors in the order given; KeyError for ids not live."""
-        arr = np.asarray([int(i) for i in ids], dtype=np.int64)
-        with self._rw.read():
-            self._check_open()
-            slots = self._slots.find(arr)
-            if (slots < 0).any():
-                raise KeyError(f"ids not in the vector index: {arr[slots < 0][:10].tolist()}")
-            return self._rows.take(slots)
-
     # ---------------------------------------------------------------- introspection
-
-    def ids(self) -> set[int]:
-        with self._rw.read():
-            return self._slots.live_ids()
-
-    def count(self) -> int:
-        return self._slots.n_live
 
     def resident_bytes(self) -> int:
         """Code blocks + slot map + the two per-dimension vectors. The fp16 re-rank rows stay on
@@ -323,11 +301,7 @@ class Int8VectorIndex(VectorIndex):
             self.folder.mkdir(parents=True, exist_ok=True)
             if self._slots.n_dead > max(self.compact_min, self.compact_fraction * self._slots.n_slots):
                 self._compact()
-            with self._rw.read():
-                crc = self._rows.persist_tail() if self._rows.n_tail or self._rows.n_file == 0 else None
-            if crc is not None:
-                with self._rw.write():
-                    self._rows.commit_tail(crc)
+            self._persist_rows()
             with self._rw.read():  # searches continue; mutators are held off by _mutate
                 n = self._slots.n_slots
                 assert self._rows.n_file == n
@@ -352,9 +326,7 @@ class Int8VectorIndex(VectorIndex):
             fsync_dir(self.folder)
             atomic_write_json(self.folder / _SIDECAR_FILE, meta)
             self._generation = int(generation)
-            for path in self.folder.glob(f"vectors.*{ROWS_SUFFIX}"):
-                if path.name != rows_name(self._token):
-                    unlink(path)  # a reader that opened it keeps reading it (POSIX)
+            self._drop_stale_rows()
 
     def _write_codes(self, path: str) -> None:
         """Codes of every slot, then slot ids (int64) and dead flags (uint8)."""
@@ -406,14 +378,6 @@ class Int8VectorIndex(VectorIndex):
                 raise ValueError(f"dimension {meta.get('dim')} != {self.dim}")
             n, trained = int(meta["slots"]), bool(meta["trained"])
             token = str(meta["token"])
-            if not token.isalnum():
-                raise ValueError("bad token")
-            rows_path = self.folder / rows_name(token)
-            row_bytes = self.dim * ROW_DTYPE.itemsize
-            if n and rows_path.stat().st_size < n * row_bytes:
-                raise ValueError("re-rank file shorter than the sidecar says")
-            if n and crc32_of(rows_path, n * row_bytes) != meta["rows_crc32"]:
-                raise ValueError("re-rank file checksum mismatch")
             code_bytes = self.dim * (1 if trained else 4)
             codes_path = self.folder / _CODES_FILE
             size = codes_path.stat().st_size
@@ -435,7 +399,7 @@ class Int8VectorIndex(VectorIndex):
                 if step.shape != (self.dim,) or mid.shape != (self.dim,) or not (step > 0).all():
                     raise ValueError("bad quantizer ranges")
             generation = int(meta["generation"])
-            rows = F16Rows(self.folder, self.dim, rows_path, n, int(meta["rows_crc32"]))
+            rows = self._open_rows(token, n, int(meta["rows_crc32"]))
         except Exception as exc:  # corrupt, truncated, foreign or half-written: rebuild from SQLite
             log.warning("ignoring unusable vector index in %s (%s); starting empty", self.folder, exc)
             return
@@ -447,9 +411,6 @@ class Int8VectorIndex(VectorIndex):
         self._slots = SlotMap(ids, dead)
         self._generation = generation
 
-    def saved_generation(self) -> int | None:
-        return self._generation
-
     def close(self) -> None:
         with self._mutate, self._rw.write():
             if self._closed:
@@ -458,10 +419,6 @@ class Int8VectorIndex(VectorIndex):
             self._rows.close()
             self._blocks = []
             self._slots = SlotMap()
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise RuntimeError("vector index is closed")
 
 
 _pool: ThreadPoolExecutor | None = None

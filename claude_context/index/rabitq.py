@@ -53,7 +53,7 @@ import numpy as np
 
 from claude_context.index.base import Hit, VectorIndex
 from claude_context.index.files import atomic_write_json, crc32_of, fsync_dir, unlink, write_replace
-from claude_context.index.rows import ROW_DTYPE, ROWS_SUFFIX, F16Rows, rows_name
+from claude_context.index.rows import ROW_DTYPE, F16Rows, RowBacked, rows_name
 from claude_context.index.slots import SlotMap, dedupe_last, found, matvec, top_k
 from claude_context.index.vecutil import RWLock, normalize
 
@@ -83,7 +83,7 @@ class _Built:
     snap_slots: int  # old n_slots when the snapshot was taken
 
 
-class RabitqVectorIndex(VectorIndex):
+class RabitqVectorIndex(RowBacked, VectorIndex):
     """IVF-RaBitQ candidates + fp16 re-rank; exact scan while small (see module docstring)."""
 
     kind = "rabitq"
@@ -375,12 +375,7 @@ class RabitqVectorIndex(VectorIndex):
 
     def search(self, query: np.ndarray, k: int, allowed: set[int] | None = None) -> list[Hit]:
         """Best-first cosine (fp16 re-rank); ``allowed`` restricts to those ids."""
-        q = np.asarray(query)
-        if q.ndim == 2 and q.shape[0] == 1:
-            q = q[0]
-        if q.shape != (self.dim,):
-            raise ValueError(f"expected a query of shape ({self.dim},), got {q.shape}")
-        q = normalize(q.reshape(1, -1))[0]
+        q = self._unit_query(query)
         if k <= 0 or (allowed is not None and not allowed):
             return []
         with self._rw.read():
@@ -452,24 +447,7 @@ class RabitqVectorIndex(VectorIndex):
         ids = self._slots.ids_of(best_k)
         return [Hit(int(i), float(v)) for i, v in zip(ids.tolist(), best_s.tolist(), strict=True)]
 
-    def get_vectors(self, ids: Sequence[int]) -> np.ndarray:
-        """Stored (fp16-rounded) vectors in the order given; KeyError for ids not live."""
-        arr = np.asarray([int(i) for i in ids], dtype=np.int64)
-        with self._rw.read():
-            self._check_open()
-            slots = self._slots.find(arr)
-            if (slots < 0).any():
-                raise KeyError(f"ids not in the vector index: {arr[slots < 0][:10].tolist()}")
-            return self._rows.take(slots)
-
     # ---------------------------------------------------------------- introspection
-
-    def ids(self) -> set[int]:
-        with self._rw.read():
-            return self._slots.live_ids()
-
-    def count(self) -> int:
-        return self._slots.n_live
 
     def ivf_bytes(self) -> int:
         """rabitqlib's in-memory size, from its layout (checked against its files in the tests):
@@ -512,11 +490,7 @@ class RabitqVectorIndex(VectorIndex):
         with self._mutate:
             self._check_open()
             self.folder.mkdir(parents=True, exist_ok=True)
-            with self._rw.read():
-                crc = self._rows.persist_tail() if self._rows.n_tail or self._rows.n_file == 0 else None
-            if crc is not None:
-                with self._rw.write():
-                    self._rows.commit_tail(crc)
+            self._persist_rows()
             with self._rw.read():  # searches continue; mutators are held off by _mutate
                 ivf_path = self.folder / _IVF_FILE
                 if self._ivf is not None:
@@ -553,15 +527,7 @@ class RabitqVectorIndex(VectorIndex):
             fsync_dir(self.folder)
             atomic_write_json(self.folder / _SIDECAR_FILE, meta)
             self._generation = int(generation)
-            self._drop_stale_rows()
-
-    def _drop_stale_rows(self) -> None:
-        keep = {rows_name(self._token)}
-        if self._building_token:
-            keep.add(rows_name(self._building_token))
-        for p in self.folder.glob(f"vectors.*{ROWS_SUFFIX}"):
-            if p.name not in keep:
-                unlink(p)  # a reader that opened it keeps reading it (POSIX)
+            self._drop_stale_rows(self._building_token)
 
     def _load(self) -> None:
         sidecar = self.folder / _SIDECAR_FILE
@@ -577,14 +543,6 @@ class RabitqVectorIndex(VectorIndex):
                 raise ValueError(f"dimension {meta.get('dim')} != {self.dim}")
             n, n_ivf, nc = int(meta["slots"]), int(meta["n_ivf"]), int(meta["clusters"])
             token = str(meta["token"])
-            if not token.isalnum():
-                raise ValueError("bad token")
-            rows_path = self.folder / rows_name(token)
-            row_bytes = self.dim * ROW_DTYPE.itemsize
-            if n and rows_path.stat().st_size < n * row_bytes:
-                raise ValueError("re-rank file shorter than the sidecar says")
-            if n and crc32_of(rows_path, n * row_bytes) != meta["rows_crc32"]:
-                raise ValueError("re-rank file checksum mismatch")
             slots_path = self.folder / _SLOTS_FILE
             blob = slots_path.read_bytes()
             if len(blob) != meta["slots_bytes"] or zlib.crc32(blob) != meta["slots_crc32"]:
@@ -613,7 +571,7 @@ class RabitqVectorIndex(VectorIndex):
                     or ivf.metric != "ip"
                 ):
                     raise ValueError("IVF file does not match the sidecar")
-            rows = F16Rows(self.folder, self.dim, rows_path, n, int(meta["rows_crc32"]))
+            rows = self._open_rows(token, n, int(meta["rows_crc32"]))
         except Exception as exc:  # corrupt, truncated, foreign or half-written: rebuild from SQLite
             log.warning("ignoring unusable vector index in %s (%s); starting empty", self.folder, exc)
             return
@@ -626,9 +584,6 @@ class RabitqVectorIndex(VectorIndex):
         self._n_ivf = n_ivf
         self._built_live = int(meta.get("built_live", 0))
         self._generation = int(meta["generation"])
-
-    def saved_generation(self) -> int | None:
-        return self._generation
 
     def close(self) -> None:
         self._cancel.set()
@@ -643,10 +598,6 @@ class RabitqVectorIndex(VectorIndex):
             self._slots = SlotMap()
             self._ivf = None
             self._centroids = None
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise RuntimeError("vector index is closed")
 
 
 def _assign(x: np.ndarray, centroids: np.ndarray | None) -> np.ndarray:

@@ -10,10 +10,15 @@ import contextlib
 import os
 import tempfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
 import numpy as np
+
+from claude_context.index.files import crc32_of, unlink
+from claude_context.index.slots import SlotMap
+from claude_context.index.vecutil import RWLock, normalize
 
 ROW_DTYPE = np.dtype("<f2")
 ROWS_SUFFIX = ".f16"
@@ -144,3 +149,79 @@ class F16Rows:
         if self._scratch is not None:
             self._scratch.close()
             self._scratch = None
+
+
+class RowBacked:
+    """What the int8 and RaBitQ indexes share: append-only slots (``_slots``) whose fp16 rows live
+    in ``_rows`` (file token ``_token``), all under one readers-writer lock (``_rw``). Mixed in
+    before ``VectorIndex``; the subclass sets these attributes in its constructor."""
+
+    folder: Path
+    dim: int
+    _rw: RWLock
+    _slots: SlotMap
+    _rows: F16Rows
+    _token: str
+    _closed: bool
+    _generation: int | None
+
+    def get_vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """Stored (fp16-rounded) vectors in the order given; KeyError for ids not live."""
+        arr = np.asarray([int(i) for i in ids], dtype=np.int64)
+        with self._rw.read():
+            self._check_open()
+            slots = self._slots.find(arr)
+            if (slots < 0).any():
+                raise KeyError(f"ids not in the vector index: {arr[slots < 0][:10].tolist()}")
+            return self._rows.take(slots)
+
+    def _unit_query(self, query: np.ndarray) -> np.ndarray:
+        """The query as one unit float32 row of this index's dimension; ValueError otherwise."""
+        q = np.asarray(query)
+        if q.ndim == 2 and q.shape[0] == 1:
+            q = q[0]
+        if q.shape != (self.dim,):
+            raise ValueError(f"expected a query of shape ({self.dim},), got {q.shape}")
+        return normalize(q.reshape(1, -1))[0]
+
+    def ids(self) -> set[int]:
+        with self._rw.read():
+            return self._slots.live_ids()
+
+    def count(self) -> int:
+        return self._slots.n_live
+
+    def saved_generation(self) -> int | None:
+        return self._generation
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("vector index is closed")
+
+    def _persist_rows(self) -> None:
+        """Append rows added since the last save to the shared row file (call holding the
+        subclass's mutation lock; searches keep running until the short swap)."""
+        with self._rw.read():
+            crc = self._rows.persist_tail() if self._rows.n_tail or self._rows.n_file == 0 else None
+        if crc is not None:
+            with self._rw.write():
+                self._rows.commit_tail(crc)
+
+    def _drop_stale_rows(self, *keep_tokens: str | None) -> None:
+        """Unlink row files of earlier tokens (a reader that opened one keeps reading it, POSIX)."""
+        keep = {rows_name(t) for t in (self._token, *keep_tokens) if t}
+        for path in self.folder.glob(f"vectors.*{ROWS_SUFFIX}"):
+            if path.name not in keep:
+                unlink(path)
+
+    def _open_rows(self, token: str, n: int, crc: int) -> F16Rows:
+        """The saved row file of ``token`` holding ``n`` rows; ValueError if it does not match."""
+        if not token.isalnum():
+            raise ValueError("bad token")
+        path = self.folder / rows_name(token)
+        row_bytes = self.dim * ROW_DTYPE.itemsize
+        if n and path.stat().st_size < n * row_bytes:
+            raise ValueError("re-rank file shorter than the sidecar says")
+        if n and crc32_of(path, n * row_bytes) != crc:
+            raise ValueError("re-rank file checksum mismatch")
+        return F16Rows(self.folder, self.dim, path, n, crc)
