@@ -38,7 +38,7 @@ import numpy as np
 
 from claude_context.index.base import Hit, VectorIndex
 from claude_context.index.files import atomic_write_json, crc32_of, fsync_dir
-from claude_context.index.vecutil import RWLock, normalize
+from claude_context.index.vecutil import RWLock, as_rows, normalize
 
 log = logging.getLogger(__name__)
 
@@ -181,11 +181,7 @@ class HnswVectorIndex(VectorIndex):
 
     def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
         """Insert or replace; a re-added id keeps exactly one slot (see module docstring)."""
-        vectors = np.asarray(vectors)
-        if vectors.ndim == 1:
-            vectors = vectors.reshape(1, -1)
-        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
+        vectors = as_rows(vectors, self.dim)
         if len(ids) != vectors.shape[0]:
             raise ValueError(f"{len(ids)} ids for {vectors.shape[0]} vectors")
         if not len(ids):

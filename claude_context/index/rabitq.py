@@ -55,7 +55,7 @@ from claude_context.index.base import Hit, VectorIndex
 from claude_context.index.files import atomic_write_json, crc32_of, fsync_dir, unlink, write_replace
 from claude_context.index.rows import ROW_DTYPE, F16Rows, RowBacked, rows_name
 from claude_context.index.slots import SlotMap, dedupe_last, found, matvec, top_k
-from claude_context.index.vecutil import RWLock, normalize
+from claude_context.index.vecutil import RWLock, as_rows, normalize
 
 log = logging.getLogger(__name__)
 
@@ -175,11 +175,7 @@ class RabitqVectorIndex(RowBacked, VectorIndex):
 
     def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
         """Insert or replace; a replaced id's old slot is removed from the IVF."""
-        vectors = np.asarray(vectors)
-        if vectors.ndim == 1:
-            vectors = vectors.reshape(1, -1)
-        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
+        vectors = as_rows(vectors, self.dim)
         uniq, rows = dedupe_last(ids, vectors.shape[0])
         if not len(uniq):
             return

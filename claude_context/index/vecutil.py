@@ -54,3 +54,13 @@ def normalize(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     np.divide(x, norms, out=x, where=norms > 0)
     return x
+
+
+def as_rows(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """``vectors`` as a 2-D array of ``dim``-wide rows (one vector may come 1-D); ValueError else."""
+    vectors = np.asarray(vectors)
+    if vectors.ndim == 1:
+        vectors = vectors.reshape(1, -1)
+    if vectors.ndim != 2 or vectors.shape[1] != dim:
+        raise ValueError(f"expected vectors of shape (n, {dim}), got {vectors.shape}")
+    return vectors
