@@ -46,6 +46,7 @@ class Config:
     module_chunk_chars: int = 600  # module-level code (imports, constants) in smaller groups
     # Index backends (per codebase; changing them rebuilds derived data, never re-embeds)
     quantization: str = "auto"  # none | int8 | rabitq | auto
+    rerank_oversample: float = 4.0  # int8/rabitq re-rank oversample x limit candidates (measured)
     store: str = "local"  # local | milvus
     milvus_uri: str = ""
     milvus_token: str = ""
@@ -121,6 +122,8 @@ def _validated(cfg: Config) -> Config:
         raise ConfigError(f"search mode must be hybrid, semantic or keyword, not {cfg.search_mode!r}")
     if cfg.quantization not in {"none", "int8", "rabitq", "auto"}:
         raise ConfigError(f"quantization must be none, int8, rabitq or auto, not {cfg.quantization!r}")
+    if cfg.rerank_oversample < 1:
+        raise ConfigError(f"rerank_oversample must be at least 1, not {cfg.rerank_oversample}")
     if cfg.store not in {"local", "milvus"}:
         raise ConfigError(f"store must be local or milvus, not {cfg.store!r}")
     if cfg.backend not in {"auto", "torch", "onnx", "onnx-int8"}:

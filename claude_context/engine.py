@@ -218,6 +218,7 @@ class Engine:
             options,
             keyword_expansion=self.config.keyword_expansion,
             keyword_tokenizer=self.config.keyword_tokenizer,
+            oversample=self.config.rerank_oversample,
         )
 
     def _indexed_roots(self) -> list[Path]:

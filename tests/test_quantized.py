@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -434,6 +435,9 @@ def test_engine_search_under_each_type(
     monkeypatch.setattr(RabitqVectorIndex, "min_train", 16)
     monkeypatch.setattr(Int8VectorIndex, "train_size", 16)
     engine.index(repo, quantization=kind)
+    vectors = engine.resolve(repo)[0].chunk_index().vectors
+    if kind == "rabitq":  # the IVF is built in the background (searches use the exact scan meanwhile)
+        assert vectors.wait_rebuild(60)
     st = engine.status(repo)
     assert st.index["vector_index"] == kind and st.index["vectors"] == st.chunks
     assert st.index["vector_index_bytes"] > 0
@@ -445,6 +449,26 @@ def test_engine_search_under_each_type(
         assert found, f"{kind}: {case['query']!r} did not find {case['symbol']} in {hits}"
         first += found[0] == 0
     assert first >= len(expected) - 2
+
+
+def test_rerank_oversample_setting_reaches_both_types(engine, repo) -> None:
+    """``rerank_oversample`` (config file, env, flags) sets how many candidates are re-ranked; a
+    search-time setting: a new engine on the same index uses it without rebuilding anything."""
+    from claude_context.config import load_config
+    from claude_context.engine import Engine
+
+    for kind in KINDS:
+        engine.index(repo, quantization=kind)
+        other = Engine(load_config(env={**os.environ, "CLAUDE_CONTEXT_RERANK_OVERSAMPLE": "9"}))
+        try:
+            store, _ = other.resolve(repo)
+            assert other.search(repo, "parse a semantic version string", limit=3).results
+            assert store.chunk_index().vectors.oversample == 9.0
+            assert other.status(repo).index["vector_index_details"]["oversample"] == 9.0
+        finally:
+            other.close()
+    with pytest.raises(Exception, match="rerank_oversample"):
+        load_config(rerank_oversample=0.5)
 
 
 def test_switching_quantization_rebuilds_without_embedding(engine, repo, monkeypatch) -> None:

@@ -65,7 +65,10 @@ def open_chunk_index(
     *,
     keyword_expansion: float = 0.0,
     keyword_tokenizer: str = "code",
+    oversample: float | None = None,
 ) -> ChunkIndex:
+    """``oversample``: quantized indexes re-rank ``oversample * k`` candidates (None: their
+    measured defaults); a search-time setting, so changing it rebuilds nothing."""
     if options.store == "milvus":
         # One collection per codebase; no URI = Milvus Lite in the codebase folder. Connects lazily.
         from claude_context.index.milvus import MilvusChunkIndex
@@ -90,11 +93,11 @@ def open_chunk_index(
     elif options.quantization == "int8":
         from claude_context.index.int8 import Int8VectorIndex
 
-        vectors = Int8VectorIndex(folder, dim)
+        vectors = Int8VectorIndex(folder, dim, oversample=oversample)
     elif options.quantization == "rabitq":
         from claude_context.index.rabitq import RabitqVectorIndex
 
-        vectors = RabitqVectorIndex(folder, dim)
+        vectors = RabitqVectorIndex(folder, dim, oversample=oversample)
     else:
         raise ValueError(f"unknown quantization {options.quantization!r}")
     return LocalChunkIndex(

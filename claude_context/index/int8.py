@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import uuid
@@ -73,7 +74,7 @@ class Int8VectorIndex(RowBacked, VectorIndex):
     #: Per-dimension range: min/max widened by ``margin`` of the range on each side.
     margin: float = 0.1
     #: Candidates re-ranked in fp16: ``max(min_candidates, oversample * k)``.
-    oversample: int = 4
+    oversample: float = 4.0
     min_candidates: int = 40
     #: ``save`` compacts (codes and row file) once dead slots pass this fraction and count.
     compact_fraction: float = 0.125
@@ -82,13 +83,19 @@ class Int8VectorIndex(RowBacked, VectorIndex):
     parallel_above: int = 65536
     scan_threads: int = max(1, min(4, os.cpu_count() or 1))
 
-    def __init__(self, folder: Path, dim: int, *, train_size: int | None = None) -> None:
+    def __init__(
+        self, folder: Path, dim: int, *, train_size: int | None = None, oversample: float | None = None
+    ) -> None:
         if dim <= 0:
             raise ValueError(f"dim must be positive, got {dim}")
         self.folder = Path(folder)
         self.dim = dim
         if train_size is not None:
             self.train_size = max(1, int(train_size))
+        if oversample is not None:
+            if oversample < 1:
+                raise ValueError(f"oversample must be at least 1, got {oversample}")
+            self.oversample = float(oversample)
         self._rw = RWLock()
         self._mutate = threading.Lock()
         self._closed = False
@@ -230,7 +237,7 @@ class Int8VectorIndex(RowBacked, VectorIndex):
     def _best(self, q: np.ndarray, scores: np.ndarray, slots: np.ndarray, k: int) -> list[Hit]:
         """Top ``k`` of the candidates; once trained, the best few are re-scored in fp16."""
         if self.trained:
-            want = max(self.min_candidates, self.oversample * k)
+            want = max(self.min_candidates, math.ceil(self.oversample * k))
             scores, slots = top_k(scores.astype(np.float32), slots, want)
             scores = self._rows.take(slots) @ q
         ids = self._slots.ids_of(np.asarray(slots, dtype=np.int64))
