@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -401,6 +402,8 @@ def watch(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per update (JSON lines).")] = False,
 ) -> None:
     """Watch codebases and update their indexes as files change, until interrupted."""
+    import contextlib
+    import faulthandler
     import signal
     import threading
 
@@ -450,6 +453,8 @@ def watch(
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(AttributeError, ValueError):  # no SIGUSR1 on Windows
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: where is it stuck?
     service.start()
     if not quiet and not as_json:
         err.print(f"watching {', '.join(escape(str(r)) for r in roots)} (Ctrl-C to stop)")
@@ -459,6 +464,8 @@ def watch(
     except KeyboardInterrupt:
         pass
     finally:
+        # a second Ctrl-C while stopping quits at once (unsaved vectors are rebuilt next start)
+        signal.signal(signal.SIGINT, lambda *_: os._exit(130))
         service.stop()  # saves the vector indexes the updates left unsaved
         engine.close()
 

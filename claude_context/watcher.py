@@ -248,20 +248,25 @@ class WatchService:
             self._threads.append(disc)
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop every watch, save unsaved vector indexes and clear this process's watcher state."""
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop every watch, save unsaved vector indexes and clear this process's watcher state.
+
+        ``timeout`` bounds the wait for all threads together (they are daemon threads: one stuck
+        in I/O must not keep a Ctrl-C'd process alive)."""
         self._stop.set()
+        deadline = time.monotonic() + timeout
         with self._lock:
             watches = list(self._watches.values())
         for w in watches:
             w.stop.set()
             with w.cond:
                 w.cond.notify_all()
-        for w in watches:  # a running update is cancelled (its paths are reconciled next start)
-            if w.thread is not None:
-                w.thread.join(timeout)
-        for t in self._threads:
-            t.join(timeout)
+        threads = [w.thread for w in watches if w.thread is not None] + list(self._threads)
+        for t in threads:  # a running update is cancelled (its paths are reconciled next start)
+            t.join(max(0.0, deadline - time.monotonic()))
+        stuck = [t.name for t in threads if t.is_alive()]
+        if stuck:
+            log.warning("watcher threads still busy at stop, left behind: %s", ", ".join(stuck))
         if self._observer is not None:
             with contextlib.suppress(Exception):
                 self._observer.stop()

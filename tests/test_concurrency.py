@@ -249,7 +249,15 @@ def test_watch_cli_prints_one_line_per_update(engine, repo, home):
         st = json.loads(run_cli(home, "status", str(repo), "--json").stdout)
         assert st["watcher"] == "watching" and st["last_change_at"]
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) in (0, 130)
+        try:
+            code = proc.wait(60)
+        except subprocess.TimeoutExpired:  # say where it is stuck (faulthandler on SIGUSR1)
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            proc.kill()
+            _, errs = proc.communicate(timeout=10)
+            raise AssertionError(f"watch did not stop after Ctrl-C:\n{errs[-6000:]}") from None
+        assert code in (0, 130)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
