@@ -231,6 +231,9 @@ def test_watch_cli_prints_one_line_per_update(engine, repo, home):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # a shell that runs the suite in the background ignores SIGINT, and children inherit
+        # that: give the watcher the disposition a terminal user's process has
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         wait_for(lambda: _watching(engine, repo, proc.pid), what="watching")
