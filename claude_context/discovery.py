@@ -161,7 +161,8 @@ class _Walk:
             elif is_dir:
                 if classify(parent, rel, name, True) is not None:
                     continue
-                if self.exclude and f"{real_dir}{os.sep}{name}" in self.exclude:
+                real = f"{real_dir}{os.sep}{name}"
+                if real in self.exclude:
                     continue  # the index home inside the codebase: our own data is not source
                 try:
                     st = entry.stat(follow_symlinks=False)
@@ -173,7 +174,7 @@ class _Walk:
                 self.visited.add(key)
                 children = self._list(rel, entry.path)
                 if children:
-                    stack.append((rel, f"{real_dir}{os.sep}{name}", iter(children)))
+                    stack.append((rel, real, iter(children)))
             elif entry.is_file(follow_symlinks=False):
                 verdict = classify(parent, rel, name, False)
                 if verdict is not None:

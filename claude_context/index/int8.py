@@ -33,7 +33,6 @@ Thread-safety: the same readers-writer lock discipline as the other indexes.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -49,7 +48,7 @@ import numpy as np
 
 from claude_context.index.base import Hit, VectorIndex
 from claude_context.index.files import atomic_write_json, crc32_of, fsync_dir, write_replace
-from claude_context.index.rows import ROW_DTYPE, F16Rows, RowBacked, rows_name
+from claude_context.index.rows import ROW_DTYPE, SIDECAR_FILE, F16Rows, RowBacked, rows_name
 from claude_context.index.slots import SlotMap, dedupe_last, found, top_k
 from claude_context.index.vecutil import RWLock, as_rows, normalize
 
@@ -57,7 +56,6 @@ log = logging.getLogger(__name__)
 
 _FORMAT = 2  # 1: live codes only, no re-rank rows (loads as unusable -> rebuilt from SQLite)
 _CODES_FILE = "vectors.int8"
-_SIDECAR_FILE = "vectors.json"
 
 
 class Int8VectorIndex(RowBacked, VectorIndex):
@@ -327,7 +325,7 @@ class Int8VectorIndex(RowBacked, VectorIndex):
                     "codes_crc32": codes_crc,
                 }
             fsync_dir(self.folder)
-            atomic_write_json(self.folder / _SIDECAR_FILE, meta)
+            atomic_write_json(self.folder / SIDECAR_FILE, meta)
             self._generation = int(generation)
             self._drop_stale_rows()
 
@@ -370,15 +368,10 @@ class Int8VectorIndex(RowBacked, VectorIndex):
             old.close()
 
     def _load(self) -> None:
-        sidecar = self.folder / _SIDECAR_FILE
-        if not sidecar.exists():
+        if not (self.folder / SIDECAR_FILE).exists():
             return
         try:
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
-            if meta.get("format") != _FORMAT or meta.get("kind") != self.kind:
-                raise ValueError("unknown sidecar format")
-            if meta.get("dim") != self.dim:
-                raise ValueError(f"dimension {meta.get('dim')} != {self.dim}")
+            meta = self._sidecar_meta(_FORMAT)
             n, trained = int(meta["slots"]), bool(meta["trained"])
             token = str(meta["token"])
             code_bytes = self.dim * (1 if trained else 4)

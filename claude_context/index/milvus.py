@@ -945,6 +945,8 @@ class MilvusChunkIndex(ChunkIndex):
         weights: tuple[float, float] = (1.0, 1.0),
         fusion: str = "rrf",
     ) -> list[Hit] | None:
+        if fusion == "score":
+            return None  # the engine fuses ``search_rankings`` as it fuses the local indexes
         if k <= 0 or (allowed_paths is not None and not allowed_paths):
             return []
         expr = filter_expression(filters, allowed_paths)
@@ -954,8 +956,8 @@ class MilvusChunkIndex(ChunkIndex):
         w_dense, w_kw = weights if hybrid else (1.0, 1.0)
         use_dense = vec is not None and w_dense != 0
         use_kw = bool(text) and w_kw != 0
-        if use_dense and use_kw and (fusion == "score" or w_dense == w_kw):
-            from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
+        if use_dense and use_kw and w_dense == w_kw:
+            from pymilvus import AnnSearchRequest, RRFRanker
 
             client = self._ensure(create=False)
             reqs = [
@@ -970,12 +972,11 @@ class MilvusChunkIndex(ChunkIndex):
                     data=[text], anns_field="sparse", param=self._sparse_params(), limit=k, expr=expr
                 ),
             ]
-            # score fusion: Milvus normalizes each side's scores and sums them with the weights;
-            # rrf: reciprocal rank fusion (RRFRanker has no weights, hence equal weights only)
-            ranker = WeightedRanker(w_dense, w_kw, norm_score=True) if fusion == "score" else RRFRanker(rrf_k)
-            res = self._call(client.hybrid_search, self.collection, reqs, ranker, limit=k, output_fields=[])
-            scale = 1.0 if fusion == "score" else w_dense
-            return [Hit(h.id, h.score * scale) for h in self._hits(res)]
+            # reciprocal rank fusion (RRFRanker has no weights, hence equal weights only)
+            res = self._call(
+                client.hybrid_search, self.collection, reqs, RRFRanker(rrf_k), limit=k, output_fields=[]
+            )
+            return [Hit(h.id, h.score * w_dense) for h in self._hits(res)]
         rankings, wts = [], []
         if use_dense:
             rankings.append(self._search_one("dense", vec, k, expr))

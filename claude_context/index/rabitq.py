@@ -35,7 +35,6 @@ start empty, and the store rebuilds from SQLite and the embedding cache.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -53,7 +52,7 @@ import numpy as np
 
 from claude_context.index.base import Hit, VectorIndex
 from claude_context.index.files import atomic_write_json, crc32_of, fsync_dir, unlink, write_replace
-from claude_context.index.rows import ROW_DTYPE, F16Rows, RowBacked, rows_name
+from claude_context.index.rows import ROW_DTYPE, SIDECAR_FILE, F16Rows, RowBacked, rows_name
 from claude_context.index.slots import SlotMap, dedupe_last, found, matvec, top_k
 from claude_context.index.vecutil import RWLock, as_rows, normalize
 
@@ -62,7 +61,6 @@ log = logging.getLogger(__name__)
 _FORMAT = 1
 _IVF_FILE = "vectors.rabitq"
 _SLOTS_FILE = "vectors.slots"
-_SIDECAR_FILE = "vectors.json"
 _NONE = 2**32 - 1  # rabitqlib's "no result" id
 
 
@@ -521,22 +519,17 @@ class RabitqVectorIndex(RowBacked, VectorIndex):
                 }
                 assert self._rows.n_file == n
             fsync_dir(self.folder)
-            atomic_write_json(self.folder / _SIDECAR_FILE, meta)
+            atomic_write_json(self.folder / SIDECAR_FILE, meta)
             self._generation = int(generation)
             self._drop_stale_rows(self._building_token)
 
     def _load(self) -> None:
-        sidecar = self.folder / _SIDECAR_FILE
-        if not sidecar.exists():
+        if not (self.folder / SIDECAR_FILE).exists():
             return
         try:
             from rabitqlib import IvfIndex
 
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
-            if meta.get("format") != _FORMAT or meta.get("kind") != self.kind:
-                raise ValueError("unknown sidecar format")
-            if meta.get("dim") != self.dim:
-                raise ValueError(f"dimension {meta.get('dim')} != {self.dim}")
+            meta = self._sidecar_meta(_FORMAT)
             n, n_ivf, nc = int(meta["slots"]), int(meta["n_ivf"]), int(meta["clusters"])
             token = str(meta["token"])
             slots_path = self.folder / _SLOTS_FILE

@@ -7,6 +7,7 @@ with these higher-precision rows, so resident memory is mostly the codes.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import zlib
@@ -22,6 +23,7 @@ from claude_context.index.vecutil import RWLock, normalize
 
 ROW_DTYPE = np.dtype("<f2")
 ROWS_SUFFIX = ".f16"
+SIDECAR_FILE = "vectors.json"  # written last by ``save``: what a complete set of files looks like
 
 
 def rows_name(token: str) -> str:
@@ -158,6 +160,7 @@ class RowBacked:
 
     folder: Path
     dim: int
+    kind: str
     _rw: RWLock
     _slots: SlotMap
     _rows: F16Rows
@@ -213,6 +216,15 @@ class RowBacked:
         for path in self.folder.glob(f"vectors.*{ROWS_SUFFIX}"):
             if path.name not in keep:
                 unlink(path)
+
+    def _sidecar_meta(self, fmt: int) -> dict:
+        """The saved sidecar, checked against this index's format, kind and dimension."""
+        meta = json.loads((self.folder / SIDECAR_FILE).read_text(encoding="utf-8"))
+        if meta.get("format") != fmt or meta.get("kind") != self.kind:
+            raise ValueError("unknown sidecar format")
+        if meta.get("dim") != self.dim:
+            raise ValueError(f"dimension {meta.get('dim')} != {self.dim}")
+        return meta
 
     def _open_rows(self, token: str, n: int, crc: int) -> F16Rows:
         """The saved row file of ``token`` holding ``n`` rows; ValueError if it does not match."""
