@@ -60,6 +60,7 @@ class Config:
     symbol_boost: float = 0.0
     doc_weight: float = 0.8
     module_weight: float = 0.9
+    test_weight: float = 0.5  # tests/, x_test.go, X.spec.ts: demoted unless the query is about tests
     keyword_expansion: float = 0.3  # weight of joined-compound / abbreviation query terms
     keyword_tokenizer: str = "code"  # code (identifier-aware) | plain (ablation baseline)
     merge_gap: int = 15  # hits of one file at most this many lines apart become one result; -1: never

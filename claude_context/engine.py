@@ -686,6 +686,7 @@ class Engine:
             symbol_boost=c.symbol_boost,
             doc_weight=c.doc_weight,
             module_weight=c.module_weight,
+            test_weight=c.test_weight,
         )
 
     def _query_embedder(self, store: CodebaseStore) -> Embedder:

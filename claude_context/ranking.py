@@ -5,8 +5,8 @@ defaults and the measurements behind them are in ``bench/README.md`` (ablation t
 
 Two fusions: ``score`` (default) min-max normalizes each retriever's scores over its own
 candidates and sums them with weights, so a clear winner in one retriever keeps its margin;
-``rrf`` (reciprocal rank fusion) uses ranks only. Adjustments then multiply (prose and
-module-level chunks) or add a share of the best score (a symbol the query names exactly).
+``rrf`` (reciprocal rank fusion) uses ranks only. Adjustments then multiply (prose, module-level
+and test chunks) or add a share of the best score (a symbol the query names exactly).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from claude_context.index.base import Hit
+from claude_context.index.bm25 import code_tokens
 from claude_context.index.metadata import StoredChunk
 
 DOC_KINDS = frozenset({"section", "text"})
@@ -31,6 +32,7 @@ class RankSettings:
     symbol_boost: float = 0.0  # share of the top score added when the query names the symbol
     doc_weight: float = 0.8  # multiplier for prose chunks (markdown sections, text windows)
     module_weight: float = 0.9  # multiplier for module-level code (imports, constants)
+    test_weight: float = 0.5  # multiplier for test code, unless the query is about tests
 
 
 # An identifier the user typed as code: has an inner capital or an underscore (getUserName,
@@ -53,6 +55,28 @@ def named_symbols(query: str) -> set[str]:
             out.add(token.lower())
             out.add(token.rsplit(".", 1)[-1].lower())
     return out
+
+
+# Test code by the conventions of the common ecosystems: a tests/ (spec/, __tests__/, testing/)
+# folder, or a test file name (test_x.py, x_test.py, x_test.go, x.test.ts, x.spec.js, XTest.java,
+# XTests.cs, conftest.py).
+_TEST_DIR = re.compile(r"(^|/)(tests?|__tests__|spec|specs|testing|testdata)/", re.IGNORECASE)
+_TEST_FILE = re.compile(
+    r"(^|/)(test_[^/]*|[^/]*_test\.\w+|[^/]*\.(test|spec)\.\w+|[^/]*Tests?\.(java|kt|cs|scala|swift)|conftest\.py)$"
+)
+_TEST_WORDS = frozenset(
+    "test tests testing tested unittest pytest spec specs fixture fixtures mock mocks stub stubs".split()
+)
+
+
+def is_test_path(path: str) -> bool:
+    """True for files that hold tests rather than the code under test."""
+    return bool(_TEST_DIR.search(path) or _TEST_FILE.search(path))
+
+
+def asks_for_tests(query: str) -> bool:
+    """True when the query is about tests itself ("unit tests for X", TestFoo, test_bar, mocks)."""
+    return not _TEST_WORDS.isdisjoint(code_tokens(query))
 
 
 def _symbol_names(symbol: str) -> set[str]:
@@ -108,6 +132,7 @@ def fuse(
         return []
     named = named_symbols(query) if settings.symbol_boost else set()
     best = max(scores.values())
+    test_weight = 1.0 if asks_for_tests(query) else settings.test_weight
     out: list[tuple[StoredChunk, float]] = []
     for cid, score in scores.items():
         sc = rows[cid]
@@ -118,6 +143,8 @@ def fuse(
             score *= settings.doc_weight
         elif kind in LAYOUT_KINDS:
             score *= settings.module_weight
+        if test_weight != 1.0 and is_test_path(sc.chunk.path):
+            score *= test_weight
         out.append((sc, score))
     out.sort(key=lambda item: (-item[1], item[0].id))
     return out

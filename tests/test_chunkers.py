@@ -580,6 +580,30 @@ def test_rust_impl_members_when_split() -> None:
     assert op.kind == "method" and op.context == "impl<T: Clone> Engine for Machine<T> {"
 
 
+def test_body_whose_signature_the_parser_lost_is_a_code_block() -> None:
+    """A method whose opening line is gone (half-typed, or blanked) must not turn the rest of the
+    file into small module-code groups: its indented lines become function-sized code blocks."""
+    body = "\n".join(f"        let v{i} = self.table[{i}] + offset * {i};" for i in range(40))
+    good = "\n\n".join(f"    fn get{i}(&self) -> u32 {{\n        self.x + {i}\n    }}" for i in range(3))
+    text = (
+        "impl Fsm {\n"
+        "    fn start(&self) -> u32 {\n        0\n    }\n\n"
+        "\n"  # the `fn next_state(` line is missing
+        "        &mut self,\n        b: u8,\n    ) -> u32 {\n"
+        f"{body}\n"
+        "        v0\n    }\n\n"
+        f"{good}\n"
+        "}\n"
+    )
+    chunks = chunk_file("dfa.rs", text, max_chars=1000, module_chars=600)
+    lost = [c for c in chunks if "let v0 = self.table[0]" in c.content]
+    assert len(lost) == 1 and lost[0].kind == "block" and lost[0].symbol == ""
+    assert len(lost[0].content) > 600  # a function-sized piece, not a 600-char module group
+    assert not any(c.kind == "module" and c.content.startswith("        ") for c in chunks)
+    clean = chunk_file("ok.rs", "fn main() {\n    if true {\n        run();\n    }\n}\n")
+    assert [c.kind for c in clean] == ["function"]
+
+
 def test_c_preprocessor_guard_is_transparent() -> None:
     text = "#ifndef X_H\n#define X_H\n\nint add(int a, int b) {\n  return a + b;\n}\n\n#endif\n"
     chunks = chunk_file("x.h", text)

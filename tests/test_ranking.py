@@ -7,7 +7,7 @@ from claude_context.index.bm25 import STOP_WORDS, TantivyKeywordIndex
 from claude_context.index.expansion import expansions
 from claude_context.index.metadata import StoredChunk
 from claude_context.models import Chunk
-from claude_context.ranking import RankSettings, fuse, named_symbols
+from claude_context.ranking import RankSettings, asks_for_tests, fuse, is_test_path, named_symbols
 from claude_context.results import shape_results
 
 
@@ -48,6 +48,40 @@ def test_prose_and_module_code_are_demoted():
     assert [sc.id for sc, _ in ranked] == [2, 3, 1, 4]
     neutral = fuse("q", [("dense", hits)], rows, RankSettings(doc_weight=1.0, module_weight=1.0))
     assert [sc.id for sc, _ in neutral] == [1, 3, 2, 4]
+
+
+def test_test_paths_by_ecosystem_conventions():
+    for path in (
+        "tests/test_api.py",
+        "pkg/router_test.go",
+        "src/app.test.ts",
+        "lib/a.spec.js",
+        "src/test/java/FooTest.java",
+        "__tests__/x.js",
+        "conftest.py",
+        "tests/flags.rs",
+    ):
+        assert is_test_path(path), path
+    for path in ("src/latest.py", "contest/run.go", "attest.rs", "lib/core.py"):
+        assert not is_test_path(path), path
+
+
+def test_test_code_is_demoted_unless_the_query_is_about_tests():
+    rows = {
+        1: _row(1, "tests/test_retry.py", symbol="test_retry"),
+        2: _row(2, "app/retry.py", symbol="retry"),
+        3: _row(3, "app/other.py", symbol="other"),
+    }
+    hits = [Hit(1, 1.0), Hit(2, 0.8), Hit(3, 0.0)]
+    ranked = fuse("retry failed uploads", [("dense", hits)], rows, RankSettings(test_weight=0.5))
+    assert [sc.id for sc, _ in ranked][:2] == [2, 1]
+    for query in ("unit tests for retry", "where is TestRetry", "mock the upload"):
+        assert asks_for_tests(query)
+        ranked = fuse(query, [("dense", hits)], rows, RankSettings(test_weight=0.5))
+        assert ranked[0][0].id == 1, query
+    assert not asks_for_tests("the latest contest results")
+    neutral = fuse("retry failed uploads", [("dense", hits)], rows, RankSettings(test_weight=1.0))
+    assert neutral[0][0].id == 1
 
 
 def test_symbol_boost_when_the_query_names_the_symbol():

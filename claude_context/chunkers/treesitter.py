@@ -118,6 +118,7 @@ class TreeSitterChunker:
 
     def pieces(self) -> list[Piece]:
         tree = parse_with_deadline(self.spec.grammar, self.src)
+        self.has_error = tree.root_node.has_error
         out: list[Piece] = []
         if not self.lines.lines:
             return out
@@ -330,6 +331,37 @@ class TreeSitterChunker:
 
     def _emit_own(self, start: int, end: int, scope: _Scope, first: bool, out: list[Piece]) -> None:
         """The container's own lines: module code, or a class header / fields / closing brace."""
+        if scope.kind == "module" and self.has_error:
+            for s, e, orphan in self._orphan_runs(start, end):
+                if orphan:  # a body the parser lost its header for: chunked like a function body
+                    for ws, we in windows(self.lines, s, e, self.max_chars):
+                        out.append(Piece(ws, we, "block", "", "", ""))
+                else:
+                    self._emit_layout_lines(s, e, scope, first, out)
+                first = False
+            return
+        self._emit_layout_lines(start, end, scope, first, out)
+
+    def _orphan_runs(self, start: int, end: int) -> list[tuple[int, int, bool]]:
+        """Split module-level lines of a file with parse errors into runs of column-0 code and runs
+        of indented code. Indented lines at the top level belong to a definition whose opening the
+        parser could not read (a half-typed signature, a merge conflict): they are code, not module
+        layout. Blank and closing lines join the run they follow."""
+        runs: list[tuple[int, int, bool]] = []
+        lines = self.lines.lines
+        for i in range(start, end + 1):
+            line = lines[i]
+            if runs and (not line.strip() or _is_closer(line)):
+                runs[-1] = (runs[-1][0], i, runs[-1][2])
+                continue
+            orphan = line[:1] in (" ", "\t")
+            if runs and runs[-1][2] == orphan:
+                runs[-1] = (runs[-1][0], i, orphan)
+            else:
+                runs.append((i, i, orphan))
+        return runs
+
+    def _emit_layout_lines(self, start: int, end: int, scope: _Scope, first: bool, out: list[Piece]) -> None:
         lines = self.lines
         budget = self.max_chars
         if scope.kind == "module":
