@@ -64,6 +64,7 @@ class Config:
     keyword_expansion: float = 0.3  # weight of joined-compound / abbreviation query terms
     keyword_tokenizer: str = "code"  # code (identifier-aware) | plain (ablation baseline)
     merge_gap: int = 15  # hits of one file at most this many lines apart become one result; -1: never
+    top_merge_gap: int = 40  # the same for the first result, read closely; -1: as merge_gap
     max_merged_chars: int = 0  # a merge may not grow a result past this (0: no limit)
     candidates: int = 50  # per retriever, before fusion
     token_budget: int = 4000  # result content, in tokens (chars / 4), per search call

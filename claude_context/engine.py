@@ -670,6 +670,7 @@ class Engine:
             limit,
             token_budget or self.config.token_budget,
             merge_gap=self.config.merge_gap if self.config.merge_gap >= 0 else None,
+            top_merge_gap=self.config.top_merge_gap if self.config.top_merge_gap >= 0 else None,
             max_merged_chars=self.config.max_merged_chars,
             line_source=_line_source(store),
         )

@@ -58,14 +58,19 @@ def shape_results(
     merge_gap: int | None = 1,
     line_source: LineSource | None = None,
     max_merged_chars: int = 0,
+    top_merge_gap: int | None = None,
 ) -> tuple[list[SearchResult], bool]:
     """Turn ranked chunks into at most ``limit`` results within ``token_budget``.
 
     Hits from one file that touch or overlap (within ``merge_gap`` lines; None: never) become one
-    result at the rank of the better one, so an agent reads a contiguous span once. A chunk whose
-    text repeats an earlier result's (a vendored or generated copy) is dropped: it would cost
-    tokens and say nothing new. Returns (results, cut).
+    result at the rank of the better one, so an agent reads a contiguous span once. The first
+    result, the one an agent reads closely, absorbs hits up to ``top_merge_gap`` lines away
+    (default: ``merge_gap``): its neighbourhood comes with it, while the alternatives below stay
+    compact. A chunk whose text repeats an earlier result's (a vendored or generated copy) is
+    dropped: it would cost tokens and say nothing new. Returns (results, cut).
     """
+    if merge_gap is None or top_merge_gap is None:
+        top_merge_gap = merge_gap
     results: list[SearchResult] = []
     seen_text: set[str] = set()
     for sc, score in ranked:
@@ -79,9 +84,9 @@ def shape_results(
             if merge_gap is None
             else [
                 r
-                for r in results
+                for i, r in enumerate(results)
                 if r.path == c.path
-                and _touches(r, c.start_line, c.end_line, merge_gap)
+                and _touches(r, c.start_line, c.end_line, top_merge_gap if i == 0 else merge_gap)
                 and (not max_merged_chars or _merged_size(r, c) <= max_merged_chars)
             ]
         )

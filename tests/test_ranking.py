@@ -144,6 +144,22 @@ def test_shape_merges_bridges_and_drops_copies():
     assert len(separate) == 2
 
 
+def test_shape_first_result_absorbs_farther_neighbours():
+    top, near_top = _row(1, "a.py", 1, 10, symbol="f"), _row(2, "a.py", 40, 45, symbol="g")
+    second, near_second = _row(3, "b.py", 1, 10, symbol="p"), _row(4, "b.py", 40, 45, symbol="q")
+    ranked = [(top, 0.9), (second, 0.8), (near_top, 0.7), (near_second, 0.6)]
+    lines = lambda path, n: f"line {n} of {path}"  # noqa: E731
+    results, _ = shape_results(ranked, 10, 10_000, merge_gap=15, top_merge_gap=40, line_source=lines)
+    spans = [(r.path, r.start_line, r.end_line) for r in results]
+    # 29 lines apart: within the first result's reach, beyond the others'
+    assert spans == [("a.py", 1, 45), ("b.py", 1, 10), ("b.py", 40, 45)]
+    assert results[0].symbol == "f, g" and results[0].content.count("\n") == 44
+    same, _ = shape_results(ranked, 10, 10_000, merge_gap=15, line_source=lines)
+    assert [(r.start_line, r.end_line) for r in same] == [(1, 10), (1, 10), (40, 45), (40, 45)]
+    none, _ = shape_results(ranked, 10, 10_000, merge_gap=None, top_merge_gap=40)
+    assert len(none) == 4
+
+
 def test_shape_honours_the_token_budget():
     big = [_row(i, f"f{i}.py", 1, 200, symbol=f"f{i}") for i in range(5)]
     results, cut = shape_results([(sc, 1.0) for sc in big], limit=5, token_budget=500)
