@@ -62,8 +62,13 @@ def query_metrics(q: dict, results: list, k: int) -> dict[str, float]:
 
 
 def summarize(rows: list[dict[str, float]]) -> dict[str, float]:
-    keys = [k for k in ("c@1", "c@10", "mrr", "f@1", "f@5", "f@10", "tok") if all(k in r for r in rows)]
-    out = {k: round(statistics.mean(r[k] for r in rows), 3) for k in keys}
+    # c@1 / c@10 exist for doc queries only: a set that mixes in commit queries averages them
+    # over its doc queries, and file metrics over all
+    out: dict[str, float] = {}
+    for k in ("c@1", "c@10", "mrr", "f@1", "f@5", "f@10", "tok"):
+        values = [r[k] for r in rows if k in r]
+        if values:
+            out[k] = round(statistics.mean(values), 3)
     out["n"] = len(rows)
     return out
 

@@ -66,7 +66,7 @@ class Config:
     merge_gap: int = 15  # hits of one file at most this many lines apart become one result; -1: never
     top_merge_gap: int = 40  # the same for the first result, read closely; -1: as merge_gap
     max_merged_chars: int = 0  # a merge may not grow a result past this (0: no limit)
-    candidates: int = 50  # per retriever, before fusion
+    candidates: int = 100  # per retriever, before fusion (measured: bench/README.md)
     token_budget: int = 4000  # result content, in tokens (chars / 4), per search call
     # Freshness: the MCP server watches every indexed codebase (CLAUDE_CONTEXT_WATCH=0 turns it off)
     watch: bool = True
