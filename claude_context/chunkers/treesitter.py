@@ -113,6 +113,7 @@ class TreeSitterChunker:
         self.module_chars = max(1, min(module_chars or max_chars, self.max_chars))
         self.src = text.encode("utf-8", "surrogatepass")
         self.starts = _line_starts(lines.lines, text)
+        self.has_error = False  # set by pieces(): the parse tree holds ERROR nodes
 
     # ----------------------------------------------------------------- public
 
