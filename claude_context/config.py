@@ -57,6 +57,7 @@ class Config:
     rrf_k: int = 60
     dense_weight: float = 1.0
     keyword_weight: float = 0.7
+    code_query_boost: float = 2.0  # keyword_weight x this when the query spells code (getX, a.b, `x`)
     symbol_boost: float = 0.0
     doc_weight: float = 0.8
     module_weight: float = 0.9

@@ -30,7 +30,7 @@ from claude_context.index.store import CodebaseStore, FileUpdate, codebase_folde
 from claude_context.models import FileEntry, SearchFilter
 from claude_context.pipeline import Cancelled as PipelineCancelled
 from claude_context.pipeline import IndexPipeline, prepare_file
-from claude_context.ranking import RankSettings, fuse
+from claude_context.ranking import RankSettings, fuse, keyword_weight
 from claude_context.results import SearchResponse, shape_results
 from claude_context.scope import resolve_scope
 
@@ -651,7 +651,7 @@ class Engine:
                 allowed_paths,
                 filters,
                 rrf_k=self.config.rrf_k,
-                weights=(self.config.dense_weight, self.config.keyword_weight),
+                weights=(self.config.dense_weight, keyword_weight(query, self._rank_settings())),
                 fusion=self.config.fusion,
             )
             if native is not None:  # the backend searched (and for hybrid fused: "fused" scores) itself
@@ -684,6 +684,7 @@ class Engine:
             rrf_k=c.rrf_k,
             dense_weight=c.dense_weight,
             keyword_weight=c.keyword_weight,
+            code_query_boost=c.code_query_boost,
             symbol_boost=c.symbol_boost,
             doc_weight=c.doc_weight,
             module_weight=c.module_weight,

@@ -5,8 +5,9 @@ defaults and the measurements behind them are in ``bench/README.md`` (ablation t
 
 Two fusions: ``score`` (default) min-max normalizes each retriever's scores over its own
 candidates and sums them with weights, so a clear winner in one retriever keeps its margin;
-``rrf`` (reciprocal rank fusion) uses ranks only. Adjustments then multiply (prose, module-level
-and test chunks) or add a share of the best score (a symbol the query names exactly).
+``rrf`` (reciprocal rank fusion) uses ranks only. A query that spells code (an identifier, a
+dotted path, a call, backticks) weighs the keyword ranking more. Adjustments then multiply (prose,
+module-level and test chunks) or add a share of the best score (a symbol the query names exactly).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class RankSettings:
     rrf_k: int = 60
     dense_weight: float = 1.0
     keyword_weight: float = 0.7
+    code_query_boost: float = 2.0  # keyword weight multiplier when the query spells code (getX, a.b, `x`)
     symbol_boost: float = 0.0  # share of the top score added when the query names the symbol
     doc_weight: float = 0.8  # multiplier for prose chunks (markdown sections, text windows)
     module_weight: float = 0.9  # multiplier for module-level code (imports, constants)
@@ -79,6 +81,14 @@ def asks_for_tests(query: str) -> bool:
     return not _TEST_WORDS.isdisjoint(code_tokens(query))
 
 
+def keyword_weight(query: str, settings: RankSettings) -> float:
+    """The keyword ranking's weight for this query: more when the user typed code, where exact
+    terms mean more than their paraphrases."""
+    if settings.code_query_boost != 1.0 and named_symbols(query):
+        return settings.keyword_weight * settings.code_query_boost
+    return settings.keyword_weight
+
+
 def _symbol_names(symbol: str) -> set[str]:
     names: set[str] = set()
     for part in symbol.split(", "):  # merged results carry several symbols
@@ -108,7 +118,7 @@ def fuse(
     A ranking named ``fused`` is a backend's own hybrid result (Milvus ``hybrid_search``):
     its scores are used as they are.
     """
-    weights = {"dense": settings.dense_weight, "keyword": settings.keyword_weight}
+    weights = {"dense": settings.dense_weight, "keyword": keyword_weight(query, settings)}
     scores: dict[int, float] = {}
     for name, hits in rankings:
         w = weights.get(name, 1.0)
