@@ -52,7 +52,7 @@ def test_prose_and_module_code_are_demoted():
 
 def test_a_query_that_spells_code_leans_on_keywords():
     rows = {i: _row(i, start=10 * i, end=10 * i + 2, symbol=f"f{i}") for i in (1, 2, 3)}
-    dense = [Hit(1, 0.9), Hit(2, 0.6), Hit(3, 0.1)]  # 1 reads like the question
+    dense = [Hit(1, 0.9), Hit(2, 0.3), Hit(3, 0.1)]  # 1 reads like the question
     keyword = [Hit(2, 9.0), Hit(1, 1.5), Hit(3, 1.0)]  # 2 holds the exact identifier
     rankings = [("dense", dense), ("keyword", keyword)]
     settings = RankSettings(keyword_weight=0.7, code_query_boost=2.0)
