@@ -31,6 +31,7 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("first result merges up to 60 lines (not 40)", {"top_merge_gap": 60}),
     ("rank fusion: RRF instead of score fusion", {"fusion": "rrf"}),
     ("keyword weight 1.0 instead of 0.7", {"keyword_weight": 1.0}),
+    ("no code-query boost (keyword weight not doubled for code queries)", {"code_query_boost": 1.0}),
     ("no prose / module-code priors (weights 1.0)", {"doc_weight": 1.0, "module_weight": 1.0}),
     ("no query expansion (compounds, abbreviations)", {"keyword_expansion": 0.0}),
     ("plain BM25 tokenizer (no identifier splitting)", {"keyword_tokenizer": "plain"}),
