@@ -637,6 +637,7 @@ class Engine:
             response.note = "no indexed file matches the filters"
             return response
         k = max(limit * 5, self.config.candidates)
+        settings = self._rank_settings()
         qvec = self._query_embedder(store).embed_query(query) if mode in {"hybrid", "semantic"} else None
         text = query if mode in {"hybrid", "keyword"} else None
         own = None
@@ -651,7 +652,7 @@ class Engine:
                 allowed_paths,
                 filters,
                 rrf_k=self.config.rrf_k,
-                weights=(self.config.dense_weight, keyword_weight(query, self._rank_settings())),
+                weights=(self.config.dense_weight, keyword_weight(query, settings)),
                 fusion=self.config.fusion,
             )
             if native is not None:  # the backend searched (and for hybrid fused: "fused" scores) itself
@@ -664,7 +665,7 @@ class Engine:
                 if text is not None:
                     rankings.append(("keyword", index.search_keyword(query, k, allowed_paths)))
         rows = store.meta.get_chunks(list({h.id for _, hits in rankings for h in hits}))
-        ranked = fuse(query, rankings, rows, self._rank_settings())
+        ranked = fuse(query, rankings, rows, settings)
         response.results, response.truncated = shape_results(
             ranked,
             limit,
