@@ -30,11 +30,14 @@ from claude_context.index.store import CodebaseStore, FileUpdate, codebase_folde
 from claude_context.models import FileEntry, SearchFilter
 from claude_context.pipeline import Cancelled as PipelineCancelled
 from claude_context.pipeline import IndexPipeline, prepare_file
+from claude_context.query_adapter import adapter_for
 from claude_context.ranking import RankSettings, fuse, keyword_weight
 from claude_context.results import SearchResponse, shape_results
 from claude_context.scope import resolve_scope
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from claude_context.sync import UpdateReport
 
 log = logging.getLogger(__name__)
@@ -638,7 +641,7 @@ class Engine:
             return response
         k = max(limit * 5, self.config.candidates)
         settings = self._rank_settings()
-        qvec = self._query_embedder(store).embed_query(query) if mode in {"hybrid", "semantic"} else None
+        qvec = self._embed_query(store, query) if mode in {"hybrid", "semantic"} else None
         text = query if mode in {"hybrid", "keyword"} else None
         own = None
         if self.config.fusion == "score":  # each retriever searched in the backend, fused here
@@ -691,6 +694,17 @@ class Engine:
             module_weight=c.module_weight,
             test_weight=c.test_weight,
         )
+
+    def _embed_query(self, store: CodebaseStore, query: str) -> np.ndarray:
+        """The query's vector from the index's model, through that model's query adapter if it
+        has one and ``query_adapter`` is on (chunk vectors never change with it)."""
+        embedder = self._query_embedder(store)
+        vec = embedder.embed_query(query)
+        if self.config.query_adapter:
+            adapter = adapter_for(embedder.model_name)
+            if adapter is not None:
+                return adapter.apply(vec)
+        return vec
 
     def _query_embedder(self, store: CodebaseStore) -> Embedder:
         """Queries must be embedded by the model that built the index."""

@@ -29,7 +29,7 @@ class RankSettings:
     fusion: str = "score"  # score | rrf
     rrf_k: int = 60
     dense_weight: float = 1.0
-    keyword_weight: float = 0.7
+    keyword_weight: float = 0.6
     code_query_boost: float = 2.0  # keyword weight multiplier when the query spells code (getX, a.b, `x`)
     symbol_boost: float = 0.0  # share of the top score added when the query names the symbol
     doc_weight: float = 0.8  # multiplier for prose chunks (markdown sections, text windows)
