@@ -26,11 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # (label, config overrides): the first row is the shipped default.
 VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("defaults", {}),
+    ("no query adapter (the model's raw query vector)", {"query_adapter": False}),
+    (
+        "last stop's settings (no adapter, keyword 0.7, first merge 40, 100 candidates)",
+        {"query_adapter": False, "keyword_weight": 0.7, "top_merge_gap": 40, "candidates": 100},
+    ),
     ("test code not demoted (test weight 1.0, not 0.5)", {"test_weight": 1.0}),
-    ("first result merges like the rest (15 lines, not 40)", {"top_merge_gap": -1}),
-    ("first result merges up to 60 lines (not 40)", {"top_merge_gap": 60}),
+    ("first result merges like the rest (15 lines, not 50)", {"top_merge_gap": -1}),
+    ("first result merges up to 40 lines (not 50)", {"top_merge_gap": 40}),
+    ("first result merges up to 60 lines (not 50)", {"top_merge_gap": 60}),
     ("rank fusion: RRF instead of score fusion", {"fusion": "rrf"}),
-    ("keyword weight 1.0 instead of 0.7", {"keyword_weight": 1.0}),
+    ("keyword weight 0.7 instead of 0.6", {"keyword_weight": 0.7}),
+    ("keyword weight 1.0 instead of 0.6", {"keyword_weight": 1.0}),
     ("no code-query boost (keyword weight not doubled for code queries)", {"code_query_boost": 1.0}),
     ("no prose / module-code priors (weights 1.0)", {"doc_weight": 1.0, "module_weight": 1.0}),
     ("no query expansion (compounds, abbreviations)", {"keyword_expansion": 0.0}),
@@ -43,7 +50,8 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("other results merge hits up to 25 lines apart (not 15)", {"merge_gap": 25}),
     ("merge only touching hits (gap 1 line, first result too)", {"merge_gap": 1, "top_merge_gap": 1}),
     ("no merging of hits", {"merge_gap": -1}),
-    ("50 candidates per retriever (not 100)", {"candidates": 50}),
+    ("100 candidates per retriever (not 150)", {"candidates": 100}),
+    ("50 candidates per retriever (not 150)", {"candidates": 50}),
 ]
 
 
