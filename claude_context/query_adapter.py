@@ -20,10 +20,9 @@ from importlib import resources
 
 import numpy as np
 
-from claude_context.config import DEFAULT_MODEL
+from claude_context.embedding import is_bundled
 
-# model name -> adapter file shipped in claude_context/data
-_FILES = {DEFAULT_MODEL: "query_adapter_minilm_l6.npz"}
+_FILE = "query_adapter_minilm_l6.npz"  # in claude_context/data, fitted for the bundled model
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +58,11 @@ def load(path) -> QueryAdapter:
 
 def adapter_for(model_name: str) -> QueryAdapter | None:
     """The shipped adapter for ``model_name`` (the bundled default only), else None."""
-    name = model_name.removeprefix("sentence-transformers/")
-    file = _FILES.get(DEFAULT_MODEL if name == "default" else name)
-    return _shipped(file) if file else None
+    return _shipped() if is_bundled(model_name) else None
 
 
 @functools.cache
-def _shipped(file: str) -> QueryAdapter:
-    ref = resources.files("claude_context") / "data" / file
+def _shipped() -> QueryAdapter:
+    ref = resources.files("claude_context") / "data" / _FILE
     with resources.as_file(ref) as path:
         return load(path)
