@@ -64,8 +64,8 @@ def _load() -> dict[str, float]:
 def prepare_home(source: Path, home: Path) -> None:
     """Copy an index home (mtimes kept, so the stat diff sees an unchanged tree) and re-root its
     codebase onto a copy of the corpus inside the new home (the original is never written)."""
-    from claude_context.index.metadata import MetadataStore
-    from claude_context.index.store import codebase_folder
+    from claude_context.index.truth.metadata import MetadataStore
+    from claude_context.index.truth.store import codebase_folder
 
     shutil.copytree(source, home, copy_function=shutil.copy2, symlinks=True)
     for meta_path in sorted((home / "codebases").glob("*/index.sqlite")):
@@ -94,7 +94,7 @@ def the_root(engine, corpus: str | None) -> Path:
             print(f"indexing {root} first ...", file=sys.stderr)
             engine.index(root)
         return root
-    roots = engine._indexed_roots()
+    roots = engine.indexed_roots()
     if len(roots) != 1:
         sys.exit(f"--home holds {len(roots)} codebases: pass --corpus")
     return roots[0]
@@ -185,7 +185,7 @@ def main() -> None:
     originals: dict[Path, str] = {}
     searchable, complete, update_ms = [], [], []
     hybrid_found = 0
-    store, _ = engine.resolve(root)
+    store = engine.resolve(root)[0].store
     for i, path in enumerate(rng.sample(py_files, a.edits)):
         # an identifier sharing no token with the corpus or the other probes, so finding it measures
         # freshness, not ranking (near-identical probes make fusion order them arbitrarily)

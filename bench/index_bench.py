@@ -64,7 +64,7 @@ def peak_rss_mb() -> float:
 
 def sample_queries(engine, root: Path, n: int, seed: int = 7) -> list[str]:
     """Natural-language-ish queries from the corpus itself: symbol names spelled out + docstring heads."""
-    store, _ = engine.resolve(root)
+    store = engine.resolve(root)[0].store
     rows = (
         store.meta._con()
         .execute("SELECT symbol, content FROM chunks WHERE kind IN ('function','method','class') ORDER BY id")

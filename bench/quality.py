@@ -147,8 +147,8 @@ def main() -> None:
     ap.add_argument("--quantize-small", action="store_true", help="quantize small sets too (see above)")
     a = ap.parse_args()
     if a.quantize_small:
-        from claude_context.index.int8 import Int8VectorIndex
-        from claude_context.index.rabitq import RabitqVectorIndex
+        from claude_context.index.vectors.int8 import Int8VectorIndex
+        from claude_context.index.vectors.rabitq import RabitqVectorIndex
 
         Int8VectorIndex.train_size = 256
         RabitqVectorIndex.min_train = 256

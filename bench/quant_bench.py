@@ -82,14 +82,14 @@ def ground_truth(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
 
 def make_index(kind: str, folder: Path, dim: int):
     if kind == "none":
-        from claude_context.index.hnsw import HnswVectorIndex
+        from claude_context.index.vectors.hnsw import HnswVectorIndex
 
         return HnswVectorIndex(folder, dim)
     if kind == "int8":
-        from claude_context.index.int8 import Int8VectorIndex
+        from claude_context.index.vectors.int8 import Int8VectorIndex
 
         return Int8VectorIndex(folder, dim)
-    from claude_context.index.rabitq import RabitqVectorIndex
+    from claude_context.index.vectors.rabitq import RabitqVectorIndex
 
     return RabitqVectorIndex(folder, dim, background=False)
 
@@ -122,7 +122,8 @@ def rss():
             out[key] = int(val.split()[0]) * 1024
     return out
 from bench.quant_bench import make_index
-import claude_context.index.hnsw, claude_context.index.int8, claude_context.index.rabitq, rabitqlib  # noqa
+import claude_context.index.vectors.hnsw, claude_context.index.vectors.int8  # noqa
+import claude_context.index.vectors.rabitq, rabitqlib  # noqa
 queries = np.load(sys.argv[3])
 ix = make_index(sys.argv[1], __import__("pathlib").Path(sys.argv[2] + "-warmup"), queries.shape[1])
 ix.add([1], queries[:1]); ix.search(queries[0], 10); ix.close()  # lazy imports/allocations first

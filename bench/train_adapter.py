@@ -1,4 +1,4 @@
-"""Fit the query adapter shipped in claude_context/data (see claude_context/query_adapter.py).
+"""Fit the query adapter shipped in claude_context/data (see claude_context/search/query_adapter.py).
 
 usage: python bench/train_adapter.py SET [SET ...] --home H [--out FILE] [--json]
 
@@ -33,7 +33,7 @@ def collect(engine, set_dir: Path) -> dict:
 
     corpus, queries = load_set(set_dir)
     engine.index(corpus)
-    store, _ = engine.resolve(corpus)
+    store = engine.resolve(corpus)[0].store
     rows = [
         (sc.chunk.path, sc.chunk.start_line, sc.chunk.end_line, sc.embed_key)
         for batch in store.meta.iter_chunks()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -14,7 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from claude_context import __version__
-from claude_context.config import Config, ConfigError, load_config
+from claude_context.config import MAX_LIMIT, Config, load_config
+from claude_context.errors import ClaudeContextError
+from claude_context.reports import human_bytes, semantic_note
 
 app = typer.Typer(
     add_completion=False,
@@ -38,15 +41,12 @@ DeviceOpt = Annotated[str | None, typer.Option(help="Model device: auto, cpu, cu
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}")
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)  # one line, whatever the width
     return typer.Exit(code)
 
 
 def _config(**flags: object) -> Config:
-    try:
-        return load_config(**flags)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+    return _run(lambda: load_config(**flags))
 
 
 def _engine(cfg: Config):
@@ -56,17 +56,16 @@ def _engine(cfg: Config):
 
 
 def _run(fn):
-    """Run an engine call; user-facing errors become one line and a non-zero exit code."""
-    from claude_context.embedding import EmbeddingError
-    from claude_context.engine import IndexCancelled, UserError
-    from claude_context.index.base import IndexBusyError, StoreError
+    """Run an engine call; user-facing errors become one line and a non-zero exit code (the one
+    place the CLI maps ``ClaudeContextError``)."""
+    from claude_context.errors import IndexCancelled
 
     try:
         return fn()
-    except (UserError, IndexBusyError, EmbeddingError, ConfigError, StoreError) as exc:
-        raise _fail(str(exc)) from None
     except IndexCancelled:
-        raise _fail("cancelled", 130) from None
+        raise _fail("cancelled", IndexCancelled.exit_code) from None
+    except ClaudeContextError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
     except KeyboardInterrupt:
         raise _fail("interrupted", 130) from None
 
@@ -82,15 +81,6 @@ def _duration(seconds: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def _human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 @app.callback(invoke_without_command=True)
 def _main(
     version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
@@ -98,6 +88,39 @@ def _main(
     if version:
         out.print(f"claude-context {__version__}")
         raise typer.Exit(0)
+
+
+@contextlib.contextmanager
+def _progress_bar():
+    """A progress bar on stderr; yields the ``progress`` callback for ``Engine.index``."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("[bold]{task.fields[phase]}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} files"),
+        TextColumn("{task.fields[chunks]} chunks"),
+        TextColumn("{task.fields[rate]} chunks/s"),
+        TextColumn("{task.fields[eta]}"),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("index", total=None, phase="scanning", chunks=0, rate="-", eta="")
+
+        def on_progress(p) -> None:
+            # chunks: with vectors / keyword-searchable; rate and ETA: vectors (the model's pace)
+            staged = f"/{p.chunks_staged}" if p.chunks_staged > p.chunks_done else ""
+            bar.update(
+                task,
+                total=p.files_total or None,
+                completed=p.files_done,
+                phase=p.phase,
+                chunks=f"{p.chunks_done}{staged}",
+                rate=f"{p.rate or p.chunks_per_s:.0f}",
+                eta=f"ETA {_duration(p.eta_s)}" if p.eta_s else "",
+            )
+
+        yield on_progress
 
 
 @app.command()
@@ -149,33 +172,7 @@ def index(
     def work():
         if not show:
             return engine.index(path, **kwargs)
-        from rich.progress import BarColumn, Progress, TextColumn
-
-        with Progress(
-            TextColumn("[bold]{task.fields[phase]}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} files"),
-            TextColumn("{task.fields[chunks]} chunks"),
-            TextColumn("{task.fields[rate]} chunks/s"),
-            TextColumn("{task.fields[eta]}"),
-            console=err,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("index", total=None, phase="scanning", chunks=0, rate="-", eta="")
-
-            def on_progress(p) -> None:
-                # chunks: with vectors / keyword-searchable; rate and ETA: vectors (the model's pace)
-                staged = f"/{p.chunks_staged}" if p.chunks_staged > p.chunks_done else ""
-                bar.update(
-                    task,
-                    total=p.files_total or None,
-                    completed=p.files_done,
-                    phase=p.phase,
-                    chunks=f"{p.chunks_done}{staged}",
-                    rate=f"{p.rate or p.chunks_per_s:.0f}",
-                    eta=f"ETA {_duration(p.eta_s)}" if p.eta_s else "",
-                )
-
+        with _progress_bar() as on_progress:
             return engine.index(path, progress=on_progress, **kwargs)
 
     report = _run(work)
@@ -201,7 +198,9 @@ def index(
 def search(
     path: PathArg,
     query: Annotated[str, typer.Argument(help="What you are looking for, in plain words or identifiers.")],
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100, help="Results to return.")] = 10,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, help="Results to return.")
+    ] = 10,
     mode: Annotated[str | None, typer.Option(help="hybrid (default), semantic or keyword.")] = None,
     ext: Annotated[
         list[str] | None, typer.Option("--ext", help="Only these extensions, e.g. .py (repeatable).")
@@ -219,7 +218,7 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search an indexed codebase."""
-    from claude_context.models import SearchFilter
+    from claude_context.records import SearchFilter
 
     cfg = _config()
     engine = _engine(cfg)
@@ -236,10 +235,7 @@ def search(
     if resp.partial:
         out.print("[yellow]note: indexing is still running; results cover what is indexed so far[/yellow]")
     if resp.semantic_coverage < 1.0:
-        out.print(
-            f"[yellow]note: {resp.semantic_coverage:.0%} of the index is semantic so far "
-            "(keyword matches cover everything indexed; embeddings fill in behind)[/yellow]"
-        )
+        out.print(f"[yellow]note: {escape(semantic_note(resp.semantic_coverage))}[/yellow]")
     if not resp.results:
         out.print(f"no results{': ' + resp.note if resp.note else ''}")
     for i, r in enumerate(resp.results, 1):
@@ -285,7 +281,7 @@ def status(
         out.print(f"  files: {s.files} indexed, {s.skipped_files} skipped; chunks: {s.chunks}")
         out.print(
             f"  last indexed: {_when(s.last_indexed_at)}; model: {s.model}; "
-            f"on disk: {_human_bytes(s.size_bytes)}"
+            f"on disk: {human_bytes(s.size_bytes)}"
         )
         who = f" (pid {s.watcher_pid})" if s.watcher_pid else ""
         why = f": {escape(s.watcher_message)}" if s.watcher_message else ""
@@ -296,7 +292,7 @@ def status(
         if s.index:
             out.print(
                 f"  vector index: {s.index.get('vector_index')}, {s.index.get('vectors')} vectors, "
-                f"{_human_bytes(int(s.index.get('vector_index_bytes', 0) or 0))} resident"
+                f"{human_bytes(int(s.index.get('vector_index_bytes', 0) or 0))} resident"
             )
             details = s.index.get("vector_index_details")
             if isinstance(details, dict) and details.get("mode"):
@@ -322,7 +318,7 @@ def list_(as_json: JsonOpt = False) -> None:
     for s in statuses:
         out.print(
             f"{escape(s.root)}  {s.status}  {s.files} files  {s.chunks} chunks  "
-            f"{_human_bytes(s.size_bytes)}  last indexed {_when(s.last_indexed_at)}"
+            f"{human_bytes(s.size_bytes)}  last indexed {_when(s.last_indexed_at)}"
         )
 
 
@@ -374,16 +370,41 @@ def serve(
             os.environ[f"CLAUDE_CONTEXT_{name}"] = value
     if watch is not None:
         os.environ["CLAUDE_CONTEXT_WATCH"] = "1" if watch else "0"
-    from claude_context.mcp_server.http import ServeError
     from claude_context.mcp_server.run import serve as run_server
 
-    try:
-        run_server(transport, host, port, allow_remote=allow_remote, allowed_hosts=list(allowed_host or []))
-    except ServeError as exc:  # one unwrapped line, whatever the terminal width
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+    def go() -> int:
+        try:
+            hosts = list(allowed_host or [])
+            run_server(transport, host, port, allow_remote=allow_remote, allowed_hosts=hosts)
+        except KeyboardInterrupt:
+            return 130
+        return 0
+
+    code = _run(go)
+    if code:
+        raise typer.Exit(code)
+
+
+def _indexed_first(engine, paths: list[Path], quiet: bool) -> list[Path]:
+    """The roots of ``paths``, each indexed first if it is not (or has an unfinished index)."""
+    roots: list[Path] = []
+    for path in paths:
+        st = _run(lambda p=path: engine.status(p))
+        if st.status in ("not_indexed", "failed"):  # failed: an interrupted run is resumed first
+            if not quiet:
+                what = "is not indexed yet" if st.status == "not_indexed" else "has an unfinished index"
+                err.print(f"{escape(str(path))} {what}: indexing it first")
+            target = path if st.status == "not_indexed" else Path(st.root)
+            report = _run(lambda p=target: engine.index(p))
+            if not quiet:
+                out.print(
+                    f"indexed [bold]{escape(report.root)}[/bold]: {report.files_total} files, "
+                    f"{report.chunks_total} chunks in {report.seconds:.2f}s"
+                )
+            roots.append(Path(report.root))
+        else:
+            roots.append(Path(st.root))
+    return roots
 
 
 @app.command()
@@ -402,7 +423,6 @@ def watch(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per update (JSON lines).")] = False,
 ) -> None:
     """Watch codebases and update their indexes as files change, until interrupted."""
-    import contextlib
     import faulthandler
     import signal
     import threading
@@ -411,23 +431,7 @@ def watch(
 
     cfg = _config()
     engine = _engine(cfg)
-    roots: list[Path] = []
-    for path in paths:
-        st = _run(lambda p=path: engine.status(p))
-        if st.status in ("not_indexed", "failed"):  # failed: an interrupted run is resumed first
-            if not quiet:
-                what = "is not indexed yet" if st.status == "not_indexed" else "has an unfinished index"
-                err.print(f"{escape(str(path))} {what}: indexing it first")
-            target = path if st.status == "not_indexed" else Path(st.root)
-            report = _run(lambda p=target: engine.index(p))
-            if not quiet:
-                out.print(
-                    f"indexed [bold]{escape(report.root)}[/bold]: {report.files_total} files, "
-                    f"{report.chunks_total} chunks in {report.seconds:.2f}s"
-                )
-            roots.append(Path(report.root))
-        else:
-            roots.append(Path(st.root))
+    roots = _indexed_first(engine, paths, quiet)
 
     def on_update(root: Path, report) -> None:
         if as_json:

@@ -8,18 +8,43 @@ reads settings takes a ``Config``; nothing reads the environment deep inside.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from claude_context.errors import ConfigError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 ENV_PREFIX = "CLAUDE_CONTEXT_"
+MAX_LIMIT = 50  # results per search, for the CLI, the MCP tools and the engine alike
+
+# Enum-like settings: each value set is spelled once, here; ``choice`` checks a value against it
+# where it enters (the config file / environment / flags, an engine call, an MCP tool argument).
+Backend = Literal["auto", "torch", "onnx", "onnx-int8"]
+Splitter = Literal["ast", "text"]
+Quantization = Literal["none", "int8", "rabitq", "auto"]
+StoreKind = Literal["local", "milvus"]
+SearchMode = Literal["hybrid", "semantic", "keyword"]
+Fusion = Literal["score", "rrf"]
+KeywordTokenizer = Literal["code", "plain"]
 
 
-class ConfigError(ValueError):
-    """A setting has a value we cannot use."""
+def choices(kind: Any) -> tuple[str, ...]:
+    """The values of a ``Literal`` type, in order."""
+    return typing.get_args(kind)
+
+
+def choice(kind: Any, value: Any, name: str) -> Any:
+    """``value`` if it is one of ``kind``'s values, else ConfigError "<name> must be a, b or c"."""
+    options = choices(kind)
+    if value not in options:
+        listed = ", ".join(options[:-1]) + f" or {options[-1]}"
+        raise ConfigError(f"{name} must be {listed}, not {value!r}")
+    return value
 
 
 @dataclass(slots=True)
@@ -32,7 +57,7 @@ class Config:
     batch_size: int = 32
     # Embedding backend: auto | torch | onnx | onnx-int8 (see claude_context/embedding.py). It is
     # part of each index's model id: switching re-embeds instead of mixing vectors.
-    backend: str = "auto"
+    backend: Backend = "auto"
     threads: int = 0  # model threads; 0 = the cores this process may use
     model_cache: str = ""  # where ONNX exports are built once; "" = <home>/models
     # Discovery
@@ -41,19 +66,19 @@ class Config:
     extensions: list[str] = field(default_factory=list)  # extra extensions to index as text
     index_secrets: bool = False
     # Chunking
-    splitter: str = "ast"  # "ast" (tree-sitter) or "text" (line windows only)
+    splitter: Splitter = "ast"  # "ast" (tree-sitter) or "text" (line windows only)
     max_chunk_chars: int = 1000  # ~ the model's 256-token window (measured: bench/README.md)
     module_chunk_chars: int = 600  # module-level code (imports, constants) in smaller groups
     # Index backends (per codebase; changing them rebuilds derived data, never re-embeds)
-    quantization: str = "auto"  # none | int8 | rabitq | auto
+    quantization: Quantization = "auto"  # none | int8 | rabitq | auto
     rerank_oversample: float = 4.0  # int8/rabitq re-rank oversample x limit candidates (measured)
-    store: str = "local"  # local | milvus
+    store: StoreKind = "local"  # local | milvus
     milvus_uri: str = ""
     milvus_token: str = ""
     # Search
-    search_mode: str = "hybrid"
+    search_mode: SearchMode = "hybrid"
     # ranking knobs: see claude_context/ranking.py and the ablation table in bench/README.md
-    fusion: str = "score"  # score | rrf
+    fusion: Fusion = "score"  # score | rrf
     rrf_k: int = 60
     dense_weight: float = 1.0
     keyword_weight: float = 0.6
@@ -64,7 +89,7 @@ class Config:
     query_adapter: bool = True  # the default model's fitted query map (claude_context/query_adapter.py)
     test_weight: float = 0.5  # tests/, x_test.go, X.spec.ts: demoted unless the query is about tests
     keyword_expansion: float = 0.3  # weight of joined-compound / abbreviation query terms
-    keyword_tokenizer: str = "code"  # code (identifier-aware) | plain (ablation baseline)
+    keyword_tokenizer: KeywordTokenizer = "code"  # code (identifier-aware) | plain (ablation baseline)
     merge_gap: int = 15  # hits of one file at most this many lines apart become one result; -1: never
     top_merge_gap: int = 50  # the same for the first result, read closely; -1: as merge_gap
     max_merged_chars: int = 0  # a merge may not grow a result past this (0: no limit)
@@ -120,29 +145,28 @@ def _coerce(cfg: Config, name: str, value: Any) -> Any:
 
 
 def _validated(cfg: Config) -> Config:
-    if cfg.splitter not in {"ast", "text"}:
-        raise ConfigError(f"splitter must be 'ast' or 'text', not {cfg.splitter!r}")
-    if cfg.search_mode not in {"hybrid", "semantic", "keyword"}:
-        raise ConfigError(f"search mode must be hybrid, semantic or keyword, not {cfg.search_mode!r}")
-    if cfg.quantization not in {"none", "int8", "rabitq", "auto"}:
-        raise ConfigError(f"quantization must be none, int8, rabitq or auto, not {cfg.quantization!r}")
+    for name, kind in _choice_fields().items():
+        choice(kind, getattr(cfg, name), _LABELS.get(name, name))
     if cfg.rerank_oversample < 1:
         raise ConfigError(f"rerank_oversample must be at least 1, not {cfg.rerank_oversample}")
-    if cfg.store not in {"local", "milvus"}:
-        raise ConfigError(f"store must be local or milvus, not {cfg.store!r}")
-    if cfg.backend not in {"auto", "torch", "onnx", "onnx-int8"}:
-        raise ConfigError(f"backend must be auto, torch, onnx or onnx-int8, not {cfg.backend!r}")
     if cfg.threads < 0:
         raise ConfigError("threads must be 0 (all available cores) or more")
-    if cfg.fusion not in {"score", "rrf"}:
-        raise ConfigError(f"fusion must be score or rrf, not {cfg.fusion!r}")
-    if cfg.keyword_tokenizer not in {"code", "plain"}:
-        raise ConfigError(f"keyword_tokenizer must be code or plain, not {cfg.keyword_tokenizer!r}")
     if cfg.max_chunk_chars < 200:
         raise ConfigError("max_chunk_chars must be at least 200")
     if cfg.batch_size < 1 or cfg.max_file_bytes < 1 or cfg.token_budget < 100:
         raise ConfigError("batch_size, max_file_bytes must be positive and token_budget >= 100")
     return cfg
+
+
+_LABELS = {"search_mode": "search mode"}
+
+
+@functools.cache
+def _choice_fields() -> dict[str, Any]:
+    """The Config fields whose type is a ``Literal`` (checked by ``choice``)."""
+    hints = typing.get_type_hints(Config)
+    names = [f.name for f in dataclasses.fields(Config)]
+    return {n: hints[n] for n in names if typing.get_origin(hints[n]) is Literal}
 
 
 def load_config(env: dict[str, str] | None = None, **flags: Any) -> Config:

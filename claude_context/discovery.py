@@ -19,7 +19,6 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from claude_context.ignore import (
     BUILTIN_IGNORES,
@@ -29,10 +28,7 @@ from claude_context.ignore import (
     IgnoreRules,
     is_secret_name,
 )
-from claude_context.models import FileEntry
-
-if TYPE_CHECKING:
-    from claude_context.config import Config
+from claude_context.records import FileEntry
 
 __all__ = [
     "BUILTIN_IGNORES",
@@ -45,6 +41,7 @@ __all__ = [
     "Skipped",
     "discover",
     "read_source",
+    "walk_folder",
 ]
 
 
@@ -101,6 +98,23 @@ def discover(
     return _Walk(root_path, rules, opts, skipped if skipped is not None else []).run()
 
 
+class LinkMet(Exception):
+    """A folder walk met a symlink (``walk_folder``): only the whole-tree walk decides links."""
+
+
+def walk_folder(
+    root: Path, rules: IgnoreRules, options: DiscoveryOptions, folder: str
+) -> list[FileEntry] | None:
+    """The files ``discover`` would yield below ``folder`` (a relative path whose parents are not
+    ignored), or None if the folder holds a symlink or cannot be listed as a folder."""
+    try:
+        return list(_Walk(root, rules, options, []).run(folder, links=False))
+    except LinkMet:
+        return None
+    except OSError:
+        return []
+
+
 def _sort_key(entry: os.DirEntry[str]) -> str:
     """Folders sort as "name/" so the walk's output equals ``sorted()`` of the full paths."""
     try:
@@ -130,14 +144,18 @@ class _Walk:
         self.linked_files: set[tuple[int, int]] = set()  # files yielded through a link
         self.exclude = {os.path.normpath(d) for d in options.exclude_dirs}
 
-    def run(self) -> Iterator[FileEntry]:
-        root_st = os.stat(self.root)
+    def run(self, start: str = "", links: bool = True) -> Iterator[FileEntry]:
+        """Walk the tree (or only the folder ``start``, whose parents are known not ignored).
+        ``links=False``: raise ``LinkMet`` at the first symlink instead of deciding it (how a link
+        is treated depends on the rest of the tree: only the whole walk can)."""
+        top = f"{self.root}{os.sep}{start}" if start else self.root
+        root_st = os.stat(top)
         self.visited.add((root_st.st_dev, root_st.st_ino))
-        entries = self._list("", self.root)
+        entries = self._list(start, top)
         if entries is None:
             return
         # frame: (folder rel path, real path of that folder, its remaining entries)
-        stack: list[tuple[str, str, Iterator[os.DirEntry[str]]]] = [("", self.root, iter(entries))]
+        stack: list[tuple[str, str, Iterator[os.DirEntry[str]]]] = [(start, top, iter(entries))]
         classify = self.rules.classify_entry
         while stack:
             parent, real_dir, it = stack[-1]
@@ -153,6 +171,8 @@ class _Walk:
             except OSError:
                 continue
             if is_link:
+                if not links:
+                    raise LinkMet(rel)
                 found = self._link(entry, parent, rel, real_dir)
                 if isinstance(found, tuple):
                     stack.append(found)
@@ -340,15 +360,3 @@ def _check_minified(text: str) -> None:
         longest = max(map(len, text.split("\n")))
         if longest > MINIFIED_MAX_LINE:
             raise MinifiedFileError(f"minified or generated (a line of {longest} characters)")
-
-
-def discovery_options(config: Config, settings: dict) -> DiscoveryOptions:
-    """The discovery options ``Engine.index`` uses for these per-codebase settings (the watcher
-    filters its events with the same rules)."""
-    return DiscoveryOptions(
-        max_file_bytes=config.max_file_bytes,
-        extra_ignore=list(settings.get("ignore_patterns", [])),
-        index_secrets=config.index_secrets,
-        extra_extensions=list(settings.get("extensions", [])),
-        exclude_dirs=[str(config.home.expanduser().resolve())],
-    )

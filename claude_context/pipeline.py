@@ -36,9 +36,11 @@ import numpy as np
 from claude_context.chunkers import chunk_file, detect_language
 from claude_context.discovery import BinaryFileError, FileReadError, Skipped, read_source
 from claude_context.embedding import Embedder, EmbeddingCache, available_cores
-from claude_context.index.metadata import FileState
-from claude_context.index.store import CodebaseStore, FileUpdate
-from claude_context.models import FileEntry, sha
+from claude_context.errors import IndexCancelled
+from claude_context.index.truth.metadata import FileState
+from claude_context.index.truth.store import CodebaseStore, FileUpdate
+from claude_context.records import FileEntry, sha
+from claude_context.settings import ChunkSettings
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +56,8 @@ FILL_COMMIT_EVERY_S = 5.0  # commits while only vectors change (local vectors ar
 HEAD_START_S = 30.0  # the model waits at most this long for staging to finish before it embeds
 
 
-class Cancelled(Exception):
-    """The run's cancel event was set."""
-
-
 def prepare_file(
-    entry: FileEntry, settings: dict, old: FileState | None, force: bool, max_file_bytes: int
+    entry: FileEntry, settings: ChunkSettings, old: FileState | None, force: bool, max_file_bytes: int
 ) -> FileUpdate | None:
     """Read and chunk one file. None if it vanished since discovery."""
     try:
@@ -79,9 +77,9 @@ def prepare_file(
     chunks = chunk_file(
         entry.path,
         text,
-        max_chars=int(settings["max_chunk_chars"]),
-        module_chars=int(settings.get("module_chunk_chars") or settings["max_chunk_chars"]),
-        splitter=settings["splitter"],
+        max_chars=settings.max_chunk_chars,
+        module_chars=settings.module_chunk_chars or settings.max_chunk_chars,
+        splitter=settings.splitter,
     )
     keys = [sha(c.embed_text()) for c in chunks]
     return FileUpdate(
@@ -97,7 +95,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _prepare_task(
-    items: list[tuple[FileEntry, FileState | None]], settings: dict, force: bool, max_file_bytes: int
+    items: list[tuple[FileEntry, FileState | None]], settings: ChunkSettings, force: bool, max_file_bytes: int
 ) -> list[FileUpdate | None]:
     """Worker-process entry point: ``prepare_file`` over a few files."""
     return [prepare_file(e, settings, old, force, max_file_bytes) for e, old in items]
@@ -140,7 +138,7 @@ class IndexPipeline:
         embedder: Embedder,
         cache: EmbeddingCache,
         *,
-        settings: dict,
+        settings: ChunkSettings,
         force: bool,
         max_file_bytes: int,
         cancel: threading.Event | None = None,
@@ -231,13 +229,13 @@ class IndexPipeline:
         if self._errors:
             raise self._errors[0]
         if self.cancel.is_set():
-            raise Cancelled()
+            raise IndexCancelled()
 
     def _guard(self, fn: Callable) -> Callable:
         def run(*args) -> None:
             try:
                 fn(*args)
-            except Cancelled:
+            except IndexCancelled:
                 self._stop.set()
             except BaseException as exc:
                 self._errors.append(exc)
@@ -253,9 +251,9 @@ class IndexPipeline:
     def _halt(self) -> None:
         if self.cancel.is_set():
             self._stop.set()
-            raise Cancelled()
+            raise IndexCancelled()
         if self._stop.is_set():
-            raise Cancelled()
+            raise IndexCancelled()
 
     # -- stage 1+2: chunk and stage ---------------------------------------------------------------
     def _prepared(

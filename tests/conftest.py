@@ -112,5 +112,5 @@ def wait_for(cond: Callable[[], object], timeout: float = 30.0, what: str = "con
 
 def files(engine, root: Path) -> set[str]:
     """Paths in a codebase's files table (what the index believes is on disk)."""
-    store, _ = engine.resolve(root)
+    store = engine.resolve(root)[0].store
     return set(store.meta.file_states())

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from claude_context.errors import IndexBusyError
 from claude_context.index.base import KeywordDoc
-from claude_context.index.bm25 import IndexBusyError, TantivyKeywordIndex, code_tokens, query_tokens
+from claude_context.index.keyword.bm25 import TantivyKeywordIndex
+from claude_context.index.keyword.tokens import code_tokens, query_tokens
 
 
 @pytest.mark.parametrize(
@@ -291,7 +293,7 @@ def test_second_writer_other_process_is_busy(tmp_path: Path) -> None:
         import sys
         sys.path.insert(0, {str(root)!r})
         from claude_context.index.base import KeywordDoc
-        from claude_context.index.bm25 import TantivyKeywordIndex
+        from claude_context.index.keyword.bm25 import TantivyKeywordIndex
         ix = TantivyKeywordIndex(__import__("pathlib").Path({str(tmp_path)!r}))
         ix.add([KeywordDoc(9, "p.py", "", "holder")])
         ix.commit(1)

@@ -20,7 +20,7 @@ import pytest
 
 from claude_context.chunkers import AST_LANGUAGES, ast_pieces, chunk_file, detect_language, valid_pieces
 from claude_context.chunkers.text import Lines
-from claude_context.models import Chunk
+from claude_context.records import Chunk
 
 FIXTURES = Path(__file__).parent / "fixtures" / "polyglot"
 EXPECTED = json.loads((FIXTURES / "EXPECTED.json").read_text())

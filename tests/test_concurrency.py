@@ -17,8 +17,8 @@ from conftest import files
 from conftest import wait_for as _wait_for
 
 from claude_context.discovery import discover
-from claude_context.index.base import IndexBusyError
-from claude_context.locking import WriteLock
+from claude_context.errors import IndexBusyError
+from claude_context.index.truth.lock import WriteLock
 
 TIMEOUT = 60.0
 
@@ -41,9 +41,9 @@ def on_disk(repo: Path) -> set[str]:
 
 
 def assert_agrees_with_disk(engine, repo: Path) -> None:
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     assert files(engine, repo) == on_disk(repo)
-    store.sync(store.model_id, durable=False)
+    store.repair(store.model_id, durable=False)
     vec_ids, kw_ids = store.chunk_index().ids()
     db_ids = store.meta.chunk_ids()
     assert vec_ids == db_ids and kw_ids == db_ids
@@ -53,8 +53,8 @@ def assert_agrees_with_disk(engine, repo: Path) -> None:
 def hold_lock(lock_path: Path, seconds: float) -> subprocess.Popen:
     """Another process holding the codebase's write lock (prints "locked" once it has it)."""
     code = (
-        "import sys, time\nfrom pathlib import Path\nfrom claude_context.locking import WriteLock\n"
-        f"WriteLock(Path({str(lock_path)!r})).acquire()\nprint('locked', flush=True)\n"
+        "import sys, time\nfrom pathlib import Path\nfrom claude_context.index.truth.lock import WriteLock\n"
+        f"held = WriteLock(Path({str(lock_path)!r})).acquire()\nprint('locked', flush=True)\n"
         f"time.sleep({seconds})\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -97,7 +97,7 @@ def test_threads_of_one_process_take_turns(tmp_path):
 
 def test_second_writer_waits_or_reports_busy(engine, repo, home):
     engine.index(repo)
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     holder = hold_lock(store.folder / "write.lock", 120.0)
     try:
         with pytest.raises(IndexBusyError, match=rf"index busy: another process \(pid {holder.pid}\)"):
@@ -187,7 +187,7 @@ def test_kill_9_watcher_mid_update(engine, repo, home):
                 f'def compute_unit_{i}(value):\n    """Scale reading {i}."""\n    return value * {i}\n'
             )
         # kill once the update is half applied: chunks staged (keyword-searchable), vectors pending
-        store, _ = engine.resolve(repo)
+        store = engine.resolve(repo)[0].store
 
         def staged() -> bool:
             done = sum(1 for p in store.meta.file_states() if p.startswith("generated_pkg/"))

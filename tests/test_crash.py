@@ -58,7 +58,7 @@ def test_kill_during_indexing_then_recover(tmp_path, home, model):
         report = engine.index(repo)  # the lock died with the process: no wedge
         assert report.files_total == 700
         assert report.files_changed == 700 - partial_files  # resumed, not restarted
-        store, _ = engine.resolve(repo)
+        store = engine.resolve(repo)[0].store
         assert set(store.meta.file_states()) == {p.name for p in repo.iterdir()}
         vec_ids, kw_ids = store.chunk_index().ids()
         assert vec_ids == kw_ids == store.meta.chunk_ids()

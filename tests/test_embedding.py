@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from claude_context import embedding as emb
-from claude_context.config import DEFAULT_MODEL, ConfigError, load_config
-from claude_context.embedding import Embedder, EmbeddingError, parse_model_id, resolve_backend
+from claude_context.config import DEFAULT_MODEL, load_config
+from claude_context.embedding import Embedder, parse_model_id, resolve_backend
+from claude_context.embedding import model as emb
+from claude_context.errors import ConfigError, EmbeddingError
 
 POLYGLOT = Path(__file__).parent / "fixtures" / "polyglot"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from claude_context.engine import NotIndexedError, UserError
-from claude_context.models import SearchFilter
+from claude_context.errors import NotIndexedError, UserError
+from claude_context.records import SearchFilter
 
 
 def _disk_files(repo: Path) -> set[str]:
@@ -123,7 +123,7 @@ def test_incremental_modify_add_delete_rename(engine, repo):
         assert all(
             r.path != "app/renamed.py" for r in engine.search(repo, "quokka_counter", mode=mode).results
         )
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     assert set(store.meta.file_states()) == _disk_files(repo)
 
 
@@ -165,7 +165,7 @@ def test_derived_index_rebuilt_without_reembedding(cold_engine, repo, config):
     from claude_context.engine import Engine
 
     cold_engine.index(repo)
-    store, _ = cold_engine.resolve(repo)
+    store = cold_engine.resolve(repo)[0].store
     folder = store.folder
     cold_engine.close()
     for p in folder.iterdir():  # lose every derived file: vectors and BM25
@@ -184,7 +184,7 @@ def test_derived_index_rebuilt_without_reembedding(cold_engine, repo, config):
 def test_search_repairs_lagging_vectors_in_reader(engine, repo):
     """A reader whose on-disk vector file lags SQLite patches itself in memory from the cache."""
     engine.index(repo)
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     idx = store.chunk_index()
     some = sorted(idx.vectors.ids())[:5]
     idx.vectors.delete(some)
@@ -203,7 +203,7 @@ def test_bad_inputs(engine, repo):
     report = engine.index(repo)
     reasons = {s["reason"] for s in report.skipped}
     assert {"too_large", "symlink_outside_root", "symlink_loop"} <= reasons
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     states = store.meta.file_states()
     assert states["blob.dat"].status == "skipped" and states["blob.dat"].reason == "binary"
     assert "huge.txt" not in states and ".env" not in states
@@ -231,7 +231,7 @@ def test_file_deleted_mid_index(engine, repo):
             victim.unlink()
 
     report = engine.index(repo, progress=progress)
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     assert "app/ledger.py" not in store.meta.file_states()
     assert report.files_total == len(_disk_files(repo))
 
@@ -242,7 +242,7 @@ def test_unreadable_file(engine, repo):
     f.chmod(0)
     try:
         engine.index(repo)
-        store, _ = engine.resolve(repo)
+        store = engine.resolve(repo)[0].store
         st = store.meta.file_states().get("app/slugs.py")
         assert st is None or st.status == "skipped"
     finally:
@@ -265,7 +265,7 @@ def test_status_list_clear(engine, repo):
 
 def test_ignore_patterns_and_splitter_setting(engine, repo):
     report = engine.index(repo, ignore_patterns=["web/"], splitter="text")
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     paths = store.meta.file_states()
     assert report.files_total and not any(p.startswith("web/") for p in paths)
     kinds = {sc.chunk.kind for sc in store.meta.chunks_for_path("app/slugs.py")}

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from claude_context.index.hnsw import HnswVectorIndex
+from claude_context.index.vectors.hnsw import HnswVectorIndex
 
 DIM = 384
 

@@ -32,18 +32,13 @@ from test_engine import (  # noqa: F401 - collected here with this module's ``co
     test_subfolder_search,
 )
 
-from claude_context.index.base import KeywordDoc, StoreError, StoreUnavailableError
-from claude_context.index.factory import IndexOptions
-from claude_context.index.milvus import (
-    SIDECAR,
-    MilvusChunkIndex,
-    ServerInfo,
-    collection_name,
-    filter_expression,
-    quote,
-    vector_index_choices,
-)
-from claude_context.models import SearchFilter
+from claude_context.errors import StoreError, StoreUnavailableError
+from claude_context.index.base import KeywordDoc
+from claude_context.index.registry import IndexOptions
+from claude_context.index.remote.milvus import SIDECAR, MilvusChunkIndex
+from claude_context.index.remote.milvus_rows import collection_name, filter_expression, quote
+from claude_context.index.remote.milvus_server import ServerInfo, vector_index_choices
+from claude_context.records import SearchFilter
 
 DEAD_URI = "http://127.0.0.1:1"  # nothing listens on port 1
 
@@ -57,7 +52,7 @@ def config(home: Path):
 
 
 def _milvus(engine, repo) -> MilvusChunkIndex:
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     index = store.chunk_index()
     assert isinstance(index, MilvusChunkIndex)
     return index
@@ -177,7 +172,7 @@ def test_schema_fields_and_bm25_function(engine, repo):
         "content_hash",
     } <= names
     assert [f["type"].name for f in desc["functions"]] == ["BM25"]
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     sc = store.meta.chunks_for_path("app/slugs.py")[0]
     row = client.query(index.collection, filter=f"id == {sc.id}", output_fields=["*"])[0]
     assert row["path"] == "app/slugs.py" and row["language"] == "python" and row["extension"] == ".py"
@@ -222,7 +217,7 @@ def test_bm25_scores_use_the_local_parameters(tmp_path):
     """Milvus scores keyword matches with tantivy's BM25 (k1 = 1.2, b = 0.75) over the same tokens."""
     import math
 
-    from claude_context.index.milvus import bm25_text
+    from claude_context.index.remote.milvus_rows import bm25_text
 
     index = MilvusChunkIndex(tmp_path, 4, uri=str(tmp_path / "k.db"))
     try:
@@ -251,7 +246,7 @@ def test_repair_after_crash_by_id_difference(engine, repo):
     """Rows lost or left over in Milvus (a crash between SQLite and Milvus) are repaired by the next
     run from SQLite and the embedding cache, without embedding anything."""
     engine.index(repo)
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     index = _milvus(engine, repo)
     db_ids = store.meta.chunk_ids()
     lost = sorted(db_ids)[:7]
@@ -281,7 +276,7 @@ def test_missing_collection_is_reported_then_rebuilt(engine, repo):
     assert "\n" not in str(err.value)
     assert engine.status(repo).index["available"] is False
     report = engine.index(repo)
-    assert report.chunks_embedded == 0 and index.ids()[0] == engine.resolve(repo)[0].meta.chunk_ids()
+    assert report.chunks_embedded == 0 and index.ids()[0] == engine.resolve(repo)[0].store.meta.chunk_ids()
     assert engine.search(repo, "slugify", mode="keyword").results[0].path == "app/slugs.py"
 
 
@@ -316,7 +311,7 @@ def test_store_switch_reuses_embeddings(config, repo, tmp_path, warm_cache):
     try:
         engine.index(repo, store_kind="local")
         local_top = [r.path for r in engine.search(repo, "parse a semantic version string").results[:3]]
-        store, _ = engine.resolve(repo)
+        store = engine.resolve(repo)[0].store
         to_milvus = engine.index(repo, store_kind="milvus")
         assert to_milvus.chunks_embedded == 0 and to_milvus.files_changed == 0
         assert store.index_options().store == "milvus"
@@ -417,7 +412,7 @@ def test_lite_file_held_by_another_process(engine, repo):
     engine.index(repo)
     index = _milvus(engine, repo)
     db = Path(index.uri)
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     store.close()  # releases this process's embedded server and its lock
     fd = os.open(db / "LOCK", os.O_RDWR)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # an flock on another descriptor = another owner

@@ -3,6 +3,7 @@ resumption after a crash mid-embedding, and clean re-embeds when the backend cha
 
 from __future__ import annotations
 
+import functools
 import shutil
 import threading
 import time
@@ -22,7 +23,7 @@ QUERIES = [
 
 
 def _rows(engine: Engine, repo: Path) -> list[tuple]:
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     out = []
     for batch in store.meta.iter_chunks():
         for sc in batch:
@@ -32,7 +33,7 @@ def _rows(engine: Engine, repo: Path) -> list[tuple]:
 
 
 def _consistent(engine: Engine, repo: Path) -> None:
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     vec_ids, kw_ids = store.chunk_index().ids()
     assert vec_ids == kw_ids == store.meta.chunk_ids()
     assert store.meta.pending_count() == 0
@@ -53,10 +54,11 @@ def test_pipelined_equals_serial(config, model, repo, tmp_path, monkeypatch):
     config = config.replace(backend="torch", device="cpu")
     fast = Engine(config)
     slow = Engine(config.replace(home=tmp_path / "serial-home"))
-    slow.pipelined = False
     try:
         seen = []
         a = fast.index(repo, progress=lambda p: seen.append((p.phase, p.chunks_staged, p.chunks_done)))
+        serial = functools.partialmethod(pipeline.IndexPipeline.__init__, concurrent=False)
+        monkeypatch.setattr(pipeline.IndexPipeline, "__init__", serial)  # same stages, one batch at once
         b = slow.index(serial_repo)
         assert a.chunks_embedded == b.chunks_embedded > 0  # both cold: the model ran in both
         counts = ("files_total", "chunks_total", "files_changed", "files_skipped")
@@ -132,7 +134,7 @@ def test_crash_mid_embedding_resumes_without_redoing_work(cold_engine, repo, mon
     with pytest.raises(RuntimeError, match="power cut"):
         cold_engine.index(repo)
     emb.embed = real
-    store, _ = cold_engine.resolve(repo)
+    store = cold_engine.resolve(repo)[0].store
     total = store.meta.chunk_count()
     pending = store.meta.pending_count()
     assert 0 < pending < total  # every chunk stored, some with vectors
@@ -152,7 +154,7 @@ def test_crash_mid_embedding_resumes_without_redoing_work(cold_engine, repo, mon
 def test_lost_vectors_are_re_embedded(engine, repo):
     """A chunk whose vector is in neither the index nor the cache becomes pending, not invisible."""
     engine.index(repo)
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     victim = min(store.meta.chunk_ids())
     gone = store.meta.get_chunks([victim])[victim]
     engine.cache._con().execute(
@@ -182,9 +184,9 @@ def test_backend_switch_re_embeds_cleanly(config, model, repo):
         assert second.chunks_total == first.chunks_total
         assert second.files_changed == second.files_total  # everything re-chunked and re-embedded
         assert second.chunks_embedded == len({k for *_, k in torch_ids})
-        store, _ = int8.resolve(repo)
+        store = int8.resolve(repo)[0].store
         assert store.model_id == second.model_id
-        assert int8._query_embedder(store).model_id == second.model_id  # queries: same backend
+        assert int8.resolve(repo)[0].query_embedder().model_id == second.model_id  # queries: same backend
         assert int8.status(repo).backend == "onnx-int8"
         _consistent(int8, repo)
         assert int8.search(repo, "parse a semantic version string", mode="semantic").results

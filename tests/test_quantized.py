@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from claude_context.index.factory import AUTO_QUANTIZE_ABOVE, resolve_quantization
-from claude_context.index.int8 import Int8VectorIndex
-from claude_context.index.rabitq import RabitqVectorIndex
-from claude_context.index.slots import SlotMap
+from claude_context.index.registry import AUTO_QUANTIZE_ABOVE, resolve_quantization
+from claude_context.index.vectors.int8 import Int8VectorIndex
+from claude_context.index.vectors.rabitq import RabitqVectorIndex
+from claude_context.index.vectors.slots import SlotMap
 
 DIM = 384
 KINDS = ["int8", "rabitq"]
@@ -435,7 +435,7 @@ def test_engine_search_under_each_type(
     monkeypatch.setattr(RabitqVectorIndex, "min_train", 16)
     monkeypatch.setattr(Int8VectorIndex, "train_size", 16)
     engine.index(repo, quantization=kind)
-    vectors = engine.resolve(repo)[0].chunk_index().vectors
+    vectors = engine.resolve(repo)[0].store.chunk_index().vectors
     if kind == "rabitq":  # the IVF is built in the background (searches use the exact scan meanwhile)
         assert vectors.wait_rebuild(60)
     st = engine.status(repo)
@@ -461,7 +461,7 @@ def test_rerank_oversample_setting_reaches_both_types(engine, repo) -> None:
         engine.index(repo, quantization=kind)
         other = Engine(load_config(env={**os.environ, "CLAUDE_CONTEXT_RERANK_OVERSAMPLE": "9"}))
         try:
-            store, _ = other.resolve(repo)
+            store = other.resolve(repo)[0].store
             assert other.search(repo, "parse a semantic version string", limit=3).results
             assert store.chunk_index().vectors.oversample == 9.0
             assert other.status(repo).index["vector_index_details"]["oversample"] == 9.0
@@ -475,7 +475,7 @@ def test_switching_quantization_rebuilds_without_embedding(engine, repo, monkeyp
     from claude_context.embedding import Embedder
 
     engine.index(repo, quantization="none")
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     chunks = engine.status(repo).chunks
 
     def no_embedding(self, texts):
@@ -506,7 +506,7 @@ def test_switching_quantization_rebuilds_without_embedding(engine, repo, monkeyp
 
 
 def test_auto_switches_to_rabitq_once_the_codebase_is_large(engine, repo, monkeypatch) -> None:
-    import claude_context.index.factory as factory
+    import claude_context.index.registry as factory
 
     monkeypatch.setattr(factory, "AUTO_QUANTIZE_ABOVE", 10_000)
     engine.index(repo, quantization="auto")  # small: full precision
@@ -519,7 +519,7 @@ def test_auto_switches_to_rabitq_once_the_codebase_is_large(engine, repo, monkey
 
 
 def test_auto_estimates_a_new_codebase_before_building(engine, repo, monkeypatch) -> None:
-    import claude_context.index.factory as factory
+    import claude_context.index.registry as factory
 
     monkeypatch.setattr(factory, "AUTO_QUANTIZE_ABOVE", 20)  # ~100 chunks estimated from file sizes
     engine.index(repo, quantization="auto")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from claude_context.config import DEFAULT_MODEL
-from claude_context.query_adapter import QueryAdapter, adapter_for, load
+from claude_context.search.query_adapter import QueryAdapter, adapter_for, load
 
 
 def test_shipped_adapter_is_a_small_correction_for_the_default_model():
@@ -59,15 +59,14 @@ def test_load_rejects_mismatched_shapes(tmp_path):
 
 def test_search_uses_the_adapter_unless_switched_off(engine, repo, expected):
     engine.index(repo)
-    store, _ = engine.resolve(repo)
     query = expected[0]["query"]
-    adapted = engine._embed_query(store, query)
+    adapted = engine.resolve(repo)[0].embed_query(query)
     raw = engine.embedder().embed_query(query)
     assert not np.allclose(adapted, raw)
     assert np.allclose(adapted, adapter_for(DEFAULT_MODEL).apply(raw))
     on = engine.search(repo, query, mode="semantic", limit=3).results
     engine.config = engine.config.replace(query_adapter=False)
-    assert np.allclose(engine._embed_query(store, query), raw)
+    assert np.allclose(engine.resolve(repo)[0].embed_query(query), raw)
     off = engine.search(repo, query, mode="semantic", limit=3).results
     assert [r.score for r in on] != [r.score for r in off]  # a different query vector scored them
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from claude_context.index.base import Hit, KeywordDoc
-from claude_context.index.bm25 import STOP_WORDS, TantivyKeywordIndex
-from claude_context.index.expansion import expansions
-from claude_context.index.metadata import StoredChunk
-from claude_context.models import Chunk
-from claude_context.ranking import RankSettings, asks_for_tests, fuse, is_test_path, named_symbols
-from claude_context.results import shape_results
+from claude_context.index.keyword.bm25 import TantivyKeywordIndex
+from claude_context.index.keyword.expansion import expansions
+from claude_context.index.keyword.tokens import STOP_WORDS
+from claude_context.index.truth.metadata import StoredChunk
+from claude_context.records import Chunk
+from claude_context.search.ranking import RankSettings, asks_for_tests, fuse, is_test_path, named_symbols
+from claude_context.search.results import shape_results
 
 
 def _row(

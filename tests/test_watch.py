@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import files, wait_for
 
-from claude_context.sync import plan_paths
+from claude_context.changes import plan_paths
 from claude_context.watcher import WatchService, format_update, is_editor_temp
 
 TIMEOUT = 30.0
@@ -32,7 +32,7 @@ def has_symbol(engine, repo: Path, name: str) -> bool:
 
 def consistent(engine, repo: Path) -> None:
     """The files table, chunks and both derived indexes agree."""
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     vec_ids, kw_ids = store.chunk_index().ids()
     db_ids = store.meta.chunk_ids()
     assert vec_ids == db_ids and kw_ids == db_ids
@@ -260,7 +260,7 @@ def test_status_shows_watcher_and_last_change(watched):
 
 def test_unsaved_vectors_are_saved_when_idle(watched):
     engine, _svc, repo = watched
-    store, _ = engine.resolve(repo)
+    store = engine.resolve(repo)[0].store
     (repo / "persist_me.py").write_text("def persisted_later_fn():\n    return 7\n")
     wait_for(lambda: "persist_me.py" in files(engine, repo), what="update with its vectors")
     index = store.chunk_index()
@@ -273,7 +273,7 @@ def test_unsaved_vectors_are_saved_when_idle(watched):
 def test_plan_paths_matches_full_walk(tmp_path):
     """The targeted scan decides like discovery: ignored, too large, folders, deletions."""
     from claude_context.discovery import DiscoveryOptions
-    from claude_context.index.metadata import FileState
+    from claude_context.index.truth.metadata import FileState
 
     root = tmp_path / "r"
     (root / "pkg" / "sub").mkdir(parents=True)
@@ -299,13 +299,13 @@ def test_plan_paths_matches_full_walk(tmp_path):
 
 
 def test_clear_while_watching_and_unfinished_first_run(engine, repo, tmp_path):
-    from claude_context.sync import NeedsFullIndex
+    from claude_context.errors import NeedsFullIndex
 
     engine.index(repo)
     svc = service(engine, [repo]).start()
     try:
         assert svc.wait_idle(TIMEOUT)
-        store, _ = engine.resolve(repo)
+        store = engine.resolve(repo)[0].store
         folder = store.folder
         engine.clear(repo)
         (repo / "after_clear.py").write_text("x = 1\n")  # an event for a codebase that is gone
@@ -319,7 +319,7 @@ def test_clear_while_watching_and_unfinished_first_run(engine, repo, tmp_path):
     other.mkdir()
     (other / "m.py").write_text("def m():\n    return 1\n")
     engine.index(other)
-    store, _ = engine.resolve(other)
+    store = engine.resolve(other)[0].store
     with store.meta.transaction() as con:
         con.execute("DELETE FROM meta WHERE key = 'indexed_settings'")
     with pytest.raises(NeedsFullIndex, match="has not completed"):

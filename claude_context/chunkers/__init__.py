@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from ..models import Chunk
+from ..records import Chunk
 from .languages import SPECS, detect_language
 from .markdown import markdown_pieces
 from .text import Lines, Piece, text_pieces

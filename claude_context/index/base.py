@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from claude_context.models import SearchFilter
+    from claude_context.records import SearchFilter
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,18 +113,6 @@ class KeywordIndex(ABC):
         """Release resources."""
 
 
-class IndexBusyError(RuntimeError):
-    """Another writer holds this codebase's index."""
-
-
-class StoreError(Exception):
-    """A problem with a (remote) index store the user can act on; its message is one line."""
-
-
-class StoreUnavailableError(StoreError):
-    """The store cannot be used right now: unreachable, credentials refused, collection missing."""
-
-
 class ChunkIndex(ABC):
     """The searchable, derived copy of one codebase's chunks.
 
@@ -133,7 +121,7 @@ class ChunkIndex(ABC):
     """
 
     kind: str = "base"
-    #: True: a reader process patches its own in-memory copy from SQLite (``CodebaseStore.sync``).
+    #: True: a reader process patches its own in-memory copy from SQLite (``CodebaseStore.repair``).
     #: False: the index is shared (a server) and only the writer changes it.
     reader_patches: bool = True
 

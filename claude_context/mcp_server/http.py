@@ -15,14 +15,14 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 
+from claude_context.errors import ServeError
+
 log = logging.getLogger(__name__)
+
+__all__ = ["ServeError", "StaticTokenVerifier", "auth_settings", "check_bind", "security_settings"]
 
 TOKEN_ENV = "CLAUDE_CONTEXT_TOKEN"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
-
-
-class ServeError(Exception):
-    """The server must not start as asked (shown as one line, exit code 2)."""
 
 
 def is_loopback(host: str) -> bool:

@@ -83,8 +83,9 @@ def serve(
         if not 0 < port < 65536:
             raise ServeError(f"port must be between 1 and 65535, not {port}")
 
-    from claude_context.config import ConfigError, load_config
+    from claude_context.config import load_config
     from claude_context.engine import Engine
+    from claude_context.errors import ConfigError
     from claude_context.mcp_server.server import build_server
 
     try:

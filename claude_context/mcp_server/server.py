@@ -12,7 +12,6 @@ registration time, and plain annotations keep that independent of how it resolve
 import contextlib
 import logging
 import os
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -28,10 +27,9 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from claude_context import __version__
-from claude_context.config import ConfigError
-from claude_context.embedding import EmbeddingError
-from claude_context.engine import CodebaseStatus, Engine, IndexCancelled, NotIndexedError, UserError
-from claude_context.index.base import IndexBusyError, StoreError
+from claude_context.config import MAX_LIMIT, SearchMode, choices
+from claude_context.engine import Engine, IndexJob
+from claude_context.errors import ClaudeContextError, IndexBusyError, IndexCancelled, NotIndexedError
 from claude_context.mcp_server.schemas import (
     ClearOutput,
     CodebaseSummary,
@@ -43,15 +41,14 @@ from claude_context.mcp_server.schemas import (
     SymbolHit,
     SymbolOutput,
 )
-from claude_context.models import SearchFilter
+from claude_context.mcp_server.text import search_text, status_text
+from claude_context.records import SearchFilter
+from claude_context.reports import CodebaseStatus, IndexReport, human_bytes
 
 log = logging.getLogger(__name__)
 
-MAX_LIMIT = 50  # as the reference: agents written for it never ask for more
 MIN_TOKENS, MAX_TOKENS = 100, 100_000
-MODES = ("hybrid", "semantic", "keyword")
-SPLITTERS = {"ast": "ast", "text": "text", "langchain": "text"}  # "langchain": the reference's name
-START_WAIT_S = 5.0  # how long index_codebase waits for a new job to show up in the store
+SPLITTER_ALIASES = {"langchain": "text"}  # the reference's name for line windows
 POLL_S = 0.25
 
 INSTRUCTIONS = """\
@@ -69,15 +66,6 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
 
 
-def _human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 def _result(text: str, model: BaseModel) -> CallToolResult:
     """The two faces of every answer: text for the model, structured data for programs."""
     return CallToolResult(
@@ -85,8 +73,18 @@ def _result(text: str, model: BaseModel) -> CallToolResult:
     )
 
 
-def _error_message(exc: BaseException, path: Path | None = None) -> str | None:
-    """The message the model sees for an engine error; None for errors that are bugs."""
+def _fields(model: type[BaseModel], record: Any, **override: Any) -> dict[str, Any]:
+    """The fields of an output model taken from an engine record (a dataclass), by name."""
+    return {name: getattr(record, name) for name in model.model_fields if hasattr(record, name)} | override
+
+
+def _status_model(st: CodebaseStatus) -> StatusOutput:
+    times = {k: _iso(getattr(st, k)) for k in ("started_at", "last_indexed_at", "last_change_at")}
+    return StatusOutput(**_fields(StatusOutput, st, languages=dict(st.languages), **times))
+
+
+def _error_message(exc: ClaudeContextError, path: Path | None = None) -> str:
+    """The one mapping of engine errors to what the model reads."""
     if isinstance(exc, NotIndexedError):
         where = f"{path} is" if path is not None else "this codebase is"
         return (
@@ -97,134 +95,51 @@ def _error_message(exc: BaseException, path: Path | None = None) -> str | None:
         return f"{exc}. Its progress shows in get_indexing_status; retry when it is done."
     if isinstance(exc, IndexCancelled):
         return "indexing was cancelled"
-    if isinstance(exc, UserError | EmbeddingError | ConfigError | StoreError):
-        return str(exc)
-    return None
+    return str(exc)
 
 
 @contextlib.contextmanager
-def _tool_errors(path: Path | None = None) -> Iterator[None]:
-    """Turn engine errors into tool errors whose message the model can act on."""
+def tool_errors(path: Path | None = None) -> Iterator[None]:
+    """Turn engine errors into tool errors whose message the model can act on (others are bugs)."""
     try:
         yield
-    except ToolError:
-        raise
-    except Exception as exc:
-        message = _error_message(exc, path)
-        if message is None:
-            raise
-        raise ToolError(message) from None
+    except ClaudeContextError as exc:
+        raise ToolError(_error_message(exc, path)) from None
 
 
-def _fence(content: str) -> str:
-    """A code fence longer than any backtick run in the content, so the block cannot break."""
-    longest, run = 0, 0
-    for ch in content:
-        run = run + 1 if ch == "`" else 0
-        longest = max(longest, run)
-    return "`" * max(3, longest + 1)
+class _Paths:
+    """Tool paths: ~ expanded, relative ones against the server's working directory, and the
+    messages an agent can act on (a file instead of a folder, a folder that does not exist)."""
 
+    def __init__(self, engine: Engine, base: Path) -> None:
+        self.engine, self.base = engine, base
 
-def _status_model(st: CodebaseStatus) -> StatusOutput:
-    return StatusOutput(
-        root=st.root,
-        status=st.status,  # type: ignore[arg-type]
-        percent=st.percent,
-        files=st.files,
-        chunks=st.chunks,
-        skipped_files=st.skipped_files,
-        files_done=st.files_done,
-        files_total=st.files_total,
-        chunks_done=st.chunks_done,
-        chunks_per_s=st.chunks_per_s,
-        started_at=_iso(st.started_at),
-        last_indexed_at=_iso(st.last_indexed_at),
-        error=st.error,
-        model=st.model,
-        size_bytes=st.size_bytes,
-        languages=dict(st.languages),
-        watcher=st.watcher,
-        watcher_message=st.watcher_message,
-        watcher_pid=st.watcher_pid,
-        last_change_at=_iso(st.last_change_at),
-    )
+    def resolve(self, path: str) -> Path:
+        if path is None or not str(path).strip():
+            raise ToolError("path is empty: pass the absolute path of the codebase folder")
+        p = Path(os.path.expanduser(str(path).strip()))
+        try:
+            return (p if p.is_absolute() else self.base / p).resolve()
+        except (OSError, RuntimeError) as exc:
+            raise ToolError(f"cannot resolve path {path}: {exc}") from None
 
-
-def _status_text(st: StatusOutput) -> str:
-    if st.status == "not_indexed":
-        return f"{st.root} is not indexed. Call index_codebase to index it."
-    lines: list[str] = []
-    if st.status == "indexing":
-        lines.append(
-            f"{st.root} is being indexed: {st.percent:.1f}% ({st.files_done}/{st.files_total} files, "
-            f"{st.chunks_done} chunks so far, {st.chunks_per_s:.0f} chunks/s). "
-            "search_code already works on what is indexed so far."
-        )
-    elif st.status == "indexed":
-        lines.append(f"{st.root} is fully indexed and ready for search.")
-    else:
-        lines.append(
-            f"{st.root}: indexing failed: {st.error or 'unknown error'}. Call index_codebase to retry."
-        )
-    lines.append(
-        f"Index: {st.files} files ({st.skipped_files} skipped), {st.chunks} chunks, "
-        f"{_human_bytes(st.size_bytes)} on disk; last indexed {st.last_indexed_at or 'never'}"
-        + (f"; model {st.model}" if st.model else "")
-    )
-    if st.languages:
-        top = sorted(st.languages.items(), key=lambda kv: -kv[1])[:8]
-        lines.append("Languages: " + ", ".join(f"{lang} {n}" for lang, n in top))
-    why = f": {st.watcher_message}" if st.watcher_message else ""
-    if st.watcher == "watching":
-        lines.append(f"Watcher: watching (saved files are searchable within about a second){why}")
-    elif st.watcher == "polling":
-        lines.append(f"Watcher: polling (file changes are picked up by periodic scans){why}")
-    elif st.watcher == "off":
-        lines.append("Watcher: off (file changes reach the index at the next index_codebase call)")
-    else:
-        lines.append(f"Watcher: {st.watcher}{why}")
-    lines.append(f"Last change applied: {st.last_change_at or 'never'}")
-    return "\n".join(lines)
-
-
-def _search_text(out: SearchOutput) -> str:
-    where = out.root + (f" (subfolder {out.subfolder})" if out.subfolder else "")
-    head = (
-        f'Found {len(out.results)} results for "{out.query}" in {where} ({out.mode}, {out.took_ms:.0f} ms).'
-    )
-    lines = [head]
-    if out.partial:
-        lines.append(
-            f"Note: indexing is in progress ({out.percent:.0f}%): "
-            "results cover only the files indexed so far."
-        )
-    if out.semantic_coverage < 1.0:
-        lines.append(
-            f"Note: {out.semantic_coverage:.0%} of the index has embeddings so far; keyword matches "
-            "cover everything indexed, semantic matches fill in as embedding proceeds."
-        )
-    if not out.results:
-        lines.append(f"No results{': ' + out.note if out.note else '.'}")
-    for i, r in enumerate(out.results, 1):
-        what = ", ".join(x for x in (r.kind, r.language) if x)
-        symbol = f" {r.symbol}" if r.symbol else ""
-        fence = _fence(r.content)
-        lines.append("")
-        lines.append(f"{i}. {r.path}:{r.start_line}-{r.end_line}")
-        lines.append(f"  {symbol.strip() or '(module level)'} ({what}) score {r.score:.4f}")
-        if r.context:
-            lines.append(f"  in: {r.context.splitlines()[-1].strip()}")
-        lines.append(f"{fence}{r.language if r.language not in ('', 'text') else ''}")
-        width = len(str(r.end_line))
-        lines.extend(f"{n:>{width}}  {text}" for n, text in enumerate(r.content.split("\n"), r.start_line))
-        lines.append(fence)
-    if out.truncated:
-        lines.append("")
-        lines.append(
-            f"[Output cut to stay within about {out.max_tokens} tokens: the last result is shortened "
-            "and/or further results were left out. Pass a larger maxTokens, a smaller limit, or filters.]"
-        )
-    return "\n".join(lines)
+    def folder(self, path: str, *, indexed_ok: bool = False) -> Path:
+        """A folder that exists; with ``indexed_ok`` a vanished folder that still has an index passes
+        (status and clear still work)."""
+        p = self.resolve(path)
+        if p.is_dir():
+            return p
+        if p.exists():
+            raise ToolError(
+                f"path is a file, not a folder: {p}. Pass the codebase folder "
+                "(search_code's pathFilter narrows results to files)"
+            )
+        if indexed_ok:
+            with tool_errors(p):
+                st = self.engine.status(p)
+            if st.status != "not_indexed" and Path(st.root) == p:
+                return p
+        raise ToolError(f"path does not exist: {p}")
 
 
 # -- server ---------------------------------------------------------------------------------------
@@ -252,49 +167,16 @@ def build_server(
         f"ABSOLUTE path of the codebase root folder (~ is expanded; a relative path is resolved against "
         f"the server's working directory, {base})."
     )
+    paths = _Paths(engine, base)
+    for register in (_index_tool, _search_tool, _clear_tool, _status_tool, _list_tool, _symbol_tool):
+        register(server, engine, paths, path_help)
+    return server
 
-    def resolve(path: str) -> Path:
-        if path is None or not str(path).strip():
-            raise ToolError("path is empty: pass the absolute path of the codebase folder")
-        p = Path(os.path.expanduser(str(path).strip()))
-        if not p.is_absolute():
-            p = base / p
-        try:
-            return p.resolve()
-        except (OSError, RuntimeError) as exc:
-            raise ToolError(f"cannot resolve path {path}: {exc}") from None
 
-    def require_dir(p: Path, *, indexed_ok: bool = False) -> None:
-        """A folder that exists; with ``indexed_ok`` a vanished folder that still has an index passes."""
-        if p.is_dir():
-            return
-        if p.exists():
-            raise ToolError(
-                f"path is a file, not a folder: {p}. Pass the codebase folder "
-                "(search_code's pathFilter narrows results to files)"
-            )
-        if indexed_ok:  # the folder is gone but its index is not: status and clear still work
-            with _tool_errors(p):
-                st = engine.status(p)
-            if st.status != "not_indexed" and Path(st.root) == p:
-                return
-        raise ToolError(f"path does not exist: {p}")
+# -- index_codebase -------------------------------------------------------------------------------
 
-    def current_status(p: Path) -> CodebaseStatus:
-        """The store's status, corrected by a job this process runs that the store does not show yet."""
-        st = engine.status(p)
-        job = engine.job(st.root or p)
-        if job is not None and job.running and st.status != "indexing":
-            st.status, st.error = "indexing", ""
-            if job.progress is not None:
-                st.files_done, st.files_total = job.progress.files_done, job.progress.files_total
-                st.chunks_done, st.percent = job.progress.chunks_done, job.progress.percent
-            else:
-                st.files_done = st.files_total = st.chunks_done = 0
-                st.percent = 0.0
-        return st
 
-    # -- index_codebase ---------------------------------------------------------------------------
+def _index_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: str) -> None:
     @server.tool(
         name="index_codebase",
         description=(
@@ -334,14 +216,12 @@ def build_server(
             Field(description="Hold the call until indexing finishes (progress notifications if asked)."),
         ] = False,
     ) -> Annotated[CallToolResult, IndexOutput]:
-        p = resolve(path)
-        require_dir(p)
-        split = SPLITTERS.get(str(splitter).strip().lower())
-        if split is None:
-            raise ToolError(f"splitter must be 'ast' or 'text', not {splitter!r}")
+        p = paths.folder(path)
+        split = str(splitter).strip().lower()
+        split = SPLITTER_ALIASES.get(split, split)
 
-        def start() -> tuple[Any, bool, str]:
-            with _tool_errors(p):
+        def start() -> tuple[IndexJob, bool, str]:
+            with tool_errors(p):
                 before = engine.status(p)  # a codebase that already contains p, if any
                 outer = before.root if before.status != "not_indexed" and Path(before.root) != p else ""
                 job, started = engine.start_index(
@@ -351,82 +231,23 @@ def build_server(
                     ignore_patterns=list(ignorePatterns) or None,
                     extensions=list(customExtensions) or None,
                 )
-            if started:  # until the job shows in the store, another poller would see the old status
-                deadline = time.monotonic() + START_WAIT_S
-                while job.running and time.monotonic() < deadline:
-                    if engine.status(p).status == "indexing":
-                        break
-                    time.sleep(0.02)
             return job, started, outer
 
         job, started, outer = await anyio.to_thread.run_sync(start)
-
         if wait:
-            last: tuple[int, int, int, str] | None = None
-            while job.running:
-                prog = job.progress
-                if prog is not None:
-                    key = (prog.files_done, prog.files_total, prog.chunks_done, prog.phase)
-                    if key != last:
-                        last = key
-                        await ctx.report_progress(
-                            prog.files_done,
-                            prog.files_total or None,
-                            f"{prog.phase}: {prog.files_done}/{prog.files_total} files, "
-                            f"{prog.chunks_done} chunks",
-                        )
-                await anyio.sleep(POLL_S)
-            if job.report is not None:  # a final 100%, so even a run shorter than one poll reports
-                n = max(1, job.report.files_changed + job.report.files_deleted)
-                await ctx.report_progress(
-                    n, n, f"done: {job.report.files_total} files, {job.report.chunks_total} chunks"
-                )
-
+            await _follow(ctx, job)
+        if not job.running and isinstance(job.error, ClaudeContextError):
+            raise ToolError(_error_message(job.error, p))
         if not job.running and job.error is not None:
-            err = job.error
-            raise ToolError(_error_message(err, p) or f"indexing failed: {type(err).__name__}: {err}")
-
-        st = await anyio.to_thread.run_sync(current_status, p)
+            raise ToolError(f"indexing failed: {type(job.error).__name__}: {job.error}")
+        st = await anyio.to_thread.run_sync(engine.status, p)
         report = job.report if not job.running else None
-        out = IndexOutput(
-            root=str(job.root),
-            status=st.status,  # type: ignore[arg-type]
-            started=started,
-            waited=bool(wait),
-            message="",
-            percent=st.percent,
-            files_done=st.files_done,
-            files_total=st.files_total,
-            chunks_done=st.chunks_done,
-            files=st.files,
-            chunks=st.chunks,
-        )
+        fields = _fields(IndexOutput, st, root=str(job.root), started=started, waited=bool(wait), message="")
+        out = IndexOutput(**fields)
+        out.message = _index_message(job, st, report, started, force, split)
         if report is not None:  # finished: waited for, or over before this call returned
-            out.files_changed, out.chunks_embedded, out.seconds = (
-                report.files_changed,
-                report.chunks_embedded,
-                report.seconds,
-            )
-            out.message = (
-                f"Indexed {report.root}: {report.files_total} files, {report.chunks_total} chunks "
-                f"({report.files_changed} changed, {report.files_deleted} deleted, {report.files_unchanged} "
-                f"unchanged; {report.chunks_embedded} chunks embedded) in {report.seconds:.1f}s. "
-                "Ready for search."
-            )
-        elif started:
-            out.message = (
-                f"Started background indexing of {job.root} ({'full re-index' if force else 'incremental'}, "
-                f"{split} splitter). It returns at once: poll get_indexing_status for progress. search_code "
-                "already works and covers what is indexed so far."
-            )
-        else:
-            out.message = (
-                f"{job.root} is already being indexed ({st.percent:.0f}%, "
-                f"{st.files_done}/{st.files_total} files); "
-                "not starting a second job"
-                + (" (force is ignored while it runs)" if force else "")
-                + ". Poll get_indexing_status for progress; search_code works meanwhile."
-            )
+            out.files_changed, out.chunks_embedded = report.files_changed, report.chunks_embedded
+            out.seconds = report.seconds
         if outer:
             out.message += (
                 f" Note: {p} lies inside the indexed codebase {outer}, which search_code can already "
@@ -434,7 +255,58 @@ def build_server(
             )
         return _result(out.message, out)
 
-    # -- search_code ------------------------------------------------------------------------------
+
+async def _follow(ctx: Context, job: IndexJob) -> None:
+    """Hold until the job ends, sending progress notifications as it moves."""
+    last: tuple[int, int, int, str] | None = None
+    while job.running:
+        prog = job.progress
+        if prog is not None:
+            key = (prog.files_done, prog.files_total, prog.chunks_done, prog.phase)
+            if key != last:
+                last = key
+                await ctx.report_progress(
+                    prog.files_done,
+                    prog.files_total or None,
+                    f"{prog.phase}: {prog.files_done}/{prog.files_total} files, {prog.chunks_done} chunks",
+                )
+        await anyio.sleep(POLL_S)
+    if job.report is not None:  # a final 100%, so even a run shorter than one poll reports
+        n = max(1, job.report.files_changed + job.report.files_deleted)
+        await ctx.report_progress(
+            n, n, f"done: {job.report.files_total} files, {job.report.chunks_total} chunks"
+        )
+
+
+def _index_message(
+    job: IndexJob, st: CodebaseStatus, report: IndexReport | None, started: bool, force: bool, split: str
+) -> str:
+    if report is not None:
+        return (
+            f"Indexed {report.root}: {report.files_total} files, {report.chunks_total} chunks "
+            f"({report.files_changed} changed, {report.files_deleted} deleted, {report.files_unchanged} "
+            f"unchanged; {report.chunks_embedded} chunks embedded) in {report.seconds:.1f}s. "
+            "Ready for search."
+        )
+    if started:
+        return (
+            f"Started background indexing of {job.root} ({'full re-index' if force else 'incremental'}, "
+            f"{split} splitter). It returns at once: poll get_indexing_status for progress. search_code "
+            "already works and covers what is indexed so far."
+        )
+    return (
+        f"{job.root} is already being indexed ({st.percent:.0f}%, "
+        f"{st.files_done}/{st.files_total} files); "
+        "not starting a second job"
+        + (" (force is ignored while it runs)" if force else "")
+        + ". Poll get_indexing_status for progress; search_code works meanwhile."
+    )
+
+
+# -- search_code ----------------------------------------------------------------------------------
+
+
+def _search_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: str) -> None:
     @server.tool(
         name="search_code",
         description=(
@@ -475,7 +347,7 @@ def build_server(
             str,
             Field(
                 description="hybrid (semantic + keyword, best default), semantic, or keyword.",
-                json_schema_extra={"enum": list(MODES)},
+                json_schema_extra={"enum": list(choices(SearchMode))},
             ),
         ] = "hybrid",
         maxTokens: Annotated[
@@ -486,56 +358,30 @@ def build_server(
             ),
         ] = None,
     ) -> Annotated[CallToolResult, SearchOutput]:
-        if mode not in MODES:
-            raise ToolError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ToolError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
         budget = engine.config.token_budget if maxTokens is None else maxTokens
         if not MIN_TOKENS <= budget <= MAX_TOKENS:
             raise ToolError(f"maxTokens must be between {MIN_TOKENS} and {MAX_TOKENS}, not {budget}")
         if not query or not query.strip():
             raise ToolError("query is empty: say what to look for")
-        p = resolve(path)
-        require_dir(p, indexed_ok=True)
+        p = paths.folder(path, indexed_ok=True)
         filters = SearchFilter(
             extensions=list(extensionFilter),
             include_globs=list(pathFilter),
             exclude_globs=list(excludePatterns),
             languages=list(languageFilter),
         )
-        with _tool_errors(p):
+        with tool_errors(p):
             resp = engine.search(p, query, limit=limit, mode=mode, filters=filters, token_budget=budget)
-            percent = current_status(Path(resp.root)).percent if resp.partial else 100.0
-        out = SearchOutput(
-            root=resp.root,
-            subfolder=resp.subfolder,
-            query=resp.query,
-            mode=resp.mode,
-            results=[
-                SearchHit(
-                    path=r.path,
-                    start_line=r.start_line,
-                    end_line=r.end_line,
-                    language=r.language,
-                    symbol=r.symbol,
-                    kind=r.kind,
-                    score=r.score,
-                    content=r.content,
-                    context=r.context,
-                )
-                for r in resp.results
-            ],
-            partial=resp.partial,
-            percent=percent,
-            truncated=resp.truncated,
-            max_tokens=budget,
-            note=resp.note,
-            semantic_coverage=resp.semantic_coverage,
-            took_ms=resp.took_ms,
-        )
-        return _result(_search_text(out), out)
+            percent = engine.status(resp.root).percent if resp.partial else 100.0
+        hits = [SearchHit(**_fields(SearchHit, r)) for r in resp.results]
+        out = SearchOutput(**_fields(SearchOutput, resp, results=hits, percent=percent, max_tokens=budget))
+        return _result(search_text(out), out)
 
-    # -- clear_index ------------------------------------------------------------------------------
+
+# -- clear_index, get_indexing_status, list_codebases, find_symbol ---------------------------------
+
+
+def _clear_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: str) -> None:
     @server.tool(
         name="clear_index",
         description=(
@@ -547,9 +393,8 @@ def build_server(
     def clear_index(
         path: Annotated[str, Field(description=path_help)],
     ) -> Annotated[CallToolResult, ClearOutput]:
-        p = resolve(path)
-        require_dir(p, indexed_ok=True)
-        with _tool_errors(p):
+        p = paths.folder(path, indexed_ok=True)
+        with tool_errors(p):
             job = engine.job(engine.status(p).root or p)
             running = job is not None and job.running
             root = engine.clear(p)
@@ -559,7 +404,8 @@ def build_server(
         out = ClearOutput(root=root, cleared=True, stopped_job=running, message=message)
         return _result(message, out)
 
-    # -- get_indexing_status ----------------------------------------------------------------------
+
+def _status_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: str) -> None:
     @server.tool(
         name="get_indexing_status",
         description=(
@@ -572,32 +418,23 @@ def build_server(
     def get_indexing_status(
         path: Annotated[str, Field(description=path_help)],
     ) -> Annotated[CallToolResult, StatusOutput]:
-        p = resolve(path)
-        require_dir(p, indexed_ok=True)
-        with _tool_errors(p):
-            out = _status_model(current_status(p))
-        return _result(_status_text(out), out)
+        p = paths.folder(path, indexed_ok=True)
+        with tool_errors(p):
+            out = _status_model(engine.status(p))
+        return _result(status_text(out), out)
 
-    # -- list_codebases ---------------------------------------------------------------------------
+
+def _list_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: str) -> None:
     @server.tool(
         name="list_codebases",
         description="Every codebase that has an index here, with its status, size and last indexing time.",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True),
     )
     def list_codebases() -> Annotated[CallToolResult, ListOutput]:
-        with _tool_errors():
-            statuses = [current_status(Path(s.root)) if s.root else s for s in engine.list_codebases()]
+        with tool_errors():
+            statuses = engine.list_codebases()
         items = [
-            CodebaseSummary(
-                root=s.root,
-                status=s.status,  # type: ignore[arg-type]
-                percent=s.percent,
-                files=s.files,
-                chunks=s.chunks,
-                size_bytes=s.size_bytes,
-                last_indexed_at=_iso(s.last_indexed_at),
-                error=s.error,
-            )
+            CodebaseSummary(**_fields(CodebaseSummary, s, last_indexed_at=_iso(s.last_indexed_at)))
             for s in statuses
         ]
         if not items:
@@ -606,13 +443,14 @@ def build_server(
             text = f"{len(items)} indexed codebase(s):\n" + "\n".join(
                 f"- {c.root}: {c.status}"
                 + (f" {c.percent:.0f}%" if c.status == "indexing" else "")
-                + f", {c.files} files, {c.chunks} chunks, {_human_bytes(c.size_bytes)}, "
+                + f", {c.files} files, {c.chunks} chunks, {human_bytes(c.size_bytes)}, "
                 f"last indexed {c.last_indexed_at or 'never'}" + (f", error: {c.error}" if c.error else "")
                 for c in items
             )
         return _result(text, ListOutput(codebases=items))
 
-    # -- find_symbol ------------------------------------------------------------------------------
+
+def _symbol_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: str) -> None:
     @server.tool(
         name="find_symbol",
         description=(
@@ -634,9 +472,8 @@ def build_server(
             raise ToolError("name is empty: pass the symbol name to look for")
         if not 1 <= limit <= 100:
             raise ToolError(f"limit must be between 1 and 100, not {limit}")
-        p = resolve(path)
-        require_dir(p, indexed_ok=True)
-        with _tool_errors(p):
+        p = paths.folder(path, indexed_ok=True)
+        with tool_errors(p):
             rows = engine.find_symbol(p, name.strip(), kind or None, limit)
             root = engine.status(p).root
         hits = [SymbolHit(**{k: row[k] for k in SymbolHit.model_fields}) for row in rows]
@@ -650,5 +487,3 @@ def build_server(
                 for i, h in enumerate(hits, 1)
             )
         return _result(text, out)
-
-    return server

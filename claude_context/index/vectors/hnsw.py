@@ -38,7 +38,7 @@ import numpy as np
 
 from claude_context.index.base import Hit, VectorIndex
 from claude_context.index.files import atomic_write_json, crc32_of, fsync_dir
-from claude_context.index.vecutil import RWLock, as_rows, normalize
+from claude_context.index.vectors.vecutil import RWLock, as_rows, normalize
 
 log = logging.getLogger(__name__)
 

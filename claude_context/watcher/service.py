@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fnmatch
-import json
 import logging
 import os
 import threading
@@ -39,17 +38,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from claude_context.index.truth import presence
+from claude_context.watcher.worker import RootWorker
+
 if TYPE_CHECKING:
     from claude_context.engine import Engine
     from claude_context.ignore import IgnoreRules
-    from claude_context.sync import UpdateReport
+    from claude_context.reports import UpdateReport
 
 log = logging.getLogger(__name__)
 
-META_PREFIX = "watcher."
-HEARTBEAT_S = 10.0
-STALE_S = 45.0  # a watcher entry whose heartbeat is older than this is not live (or its pid is gone)
-FULL_SCAN_ABOVE = 5000  # more pending paths than this: one stat walk is cheaper than per-path stats
 IGNORE_FILES = (".gitignore", ".contextignore")
 # Transient files of editors and tools: never indexed by a watcher batch (their events cost nothing).
 EDITOR_TEMP = (
@@ -72,54 +70,6 @@ EDITOR_TEMP = (
 def is_editor_temp(name: str) -> bool:
     """An editor's swap, lock or safe-write temp file (never worth a batch)."""
     return any(fnmatch.fnmatchcase(name, pat) for pat in EDITOR_TEMP) or ".tmp." in name
-
-
-# -- state visible to every process -----------------------------------------------------------------
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
-
-
-_RANK = {"watching": 0, "polling": 1, "starting": 2, "error": 3}
-
-
-def live_watchers(meta: dict[str, str], now: float | None = None) -> list[dict[str, Any]]:
-    """Watcher entries of a codebase's metadata whose process is alive and heartbeat recent."""
-    now = time.time() if now is None else now
-    out = []
-    for key, value in meta.items():
-        if not key.startswith(META_PREFIX):
-            continue
-        try:
-            entry = json.loads(value)
-            pid = int(entry["pid"])
-            beat = float(entry["heartbeat"])
-        except (ValueError, KeyError, TypeError):
-            continue
-        if entry.get("state") in _RANK and now - beat <= STALE_S and _pid_alive(pid):
-            out.append(entry)
-    return sorted(out, key=lambda e: (_RANK[e["state"]], e["pid"]))
-
-
-def watcher_summary(meta: dict[str, str]) -> tuple[str, str, int | None]:
-    """(state, message, pid) of the best live watcher, or ("off", "", None)."""
-    live = live_watchers(meta)
-    if not live:
-        return "off", "", None
-    best = live[0]
-    message = str(best.get("message", ""))
-    if len(live) > 1:
-        message = (message + "; " if message else "") + f"{len(live)} watcher processes"
-    return str(best["state"]), message, int(best["pid"])
 
 
 # -- one root ---------------------------------------------------------------------------------------
@@ -179,7 +129,7 @@ class RootWatch:
         }
 
 
-class WatchService:
+class WatchService(RootWorker):
     """Watch codebases and keep their indexes fresh. Thread-based; ``start``/``stop``.
 
     ``roots``: codebases to watch; ``auto``: also every codebase indexed under the engine's home
@@ -477,193 +427,6 @@ class WatchService:
                 self._touch(w)
                 w.cond.notify_all()
 
-    # -- worker -----------------------------------------------------------------------------------
-    def _worker(self, w: RootWatch) -> None:
-        try:
-            self._run(w)
-        except Exception as exc:  # never let a watcher kill the process
-            log.exception("watcher of %s stopped", w.root)
-            self._set_state(w, "error", f"watcher stopped: {type(exc).__name__}: {exc}")
-
-    def _run(self, w: RootWatch) -> None:
-        from claude_context.engine import NotIndexedError
-        from claude_context.index.base import IndexBusyError
-        from claude_context.sync import NeedsFullIndex
-
-        self._set_state(w, "starting", "reconciling with the disk")
-        self._refresh_rules(w)
-        if w.root.is_dir():
-            self._schedule(w)
-        else:
-            self._root_gone(w)
-        # reconcile first: work done while nothing was watching (git pull, branch switch)
-        with w.cond:
-            w.full = True
-            w.first_event = w.last_event = time.monotonic() - self.max_delay
-        t = time.monotonic()
-        next_reconcile, next_poll = t + self.reconcile_interval, t + self.poll_interval
-        persist_due: float | None = None
-        first_unsaved: float | None = None
-        backoff = retry_at = 0.0
-        while not w.stop.is_set():
-            with w.cond:
-                now = time.monotonic()
-                batch_due = float("inf")
-                if (w.pending or w.full) and not w.root_missing:
-                    batch_due = max(
-                        retry_at, min(w.last_event + self.debounce, w.first_event + self.max_delay)
-                    )
-                elif not w.pending and not w.full:
-                    w.idle.set()
-                wake = min(batch_due, next_reconcile, persist_due or float("inf"))
-                if w.polling or w.root_missing:
-                    wake = min(wake, next_poll)
-                if wake > now:
-                    w.cond.wait(min(wake - now, 5.0))
-                    continue
-            if w.stop.is_set():
-                break
-            now = time.monotonic()
-            if (w.polling or w.root_missing) and now >= next_poll:
-                next_poll = now + self.poll_interval
-                if w.root_missing:
-                    self._root_back(w)
-                elif not w.root.is_dir():
-                    self._root_gone(w)
-                else:
-                    w.stats.polls += 1
-                    with w.cond:
-                        if not w.full:
-                            w.full = True
-                            w.first_event = w.last_event = now - self.max_delay
-            if now >= next_reconcile:
-                next_reconcile = now + self.reconcile_interval
-                w.stats.reconciles += 1
-                with w.cond:
-                    if not w.full:
-                        w.full = True
-                        w.first_event = w.last_event = now - self.max_delay
-            if persist_due is not None and now >= persist_due:
-                if self._persist(w):
-                    persist_due = first_unsaved = None
-                else:
-                    persist_due = now + max(1.0, self.busy_retry) * 5
-            with w.cond:
-                if now < batch_due or w.root_missing or not (w.pending or w.full):
-                    continue
-                paths, full = w.pending, w.full
-                w.pending, w.full = set(), False
-                w.first_event = 0.0
-            if not w.root.is_dir():
-                self._root_gone(w)
-                continue
-            try:
-                report = self._apply(w, None if full or len(paths) > FULL_SCAN_ABOVE else paths)
-            except NotIndexedError:
-                self._set_state(w, "error", "the codebase's index was removed: not watching it any more")
-                threading.Thread(target=self.remove, args=(w.root,), daemon=True).start()
-                return
-            except Exception as exc:
-                with w.cond:  # keep the work: merged with newer events, retried
-                    w.pending |= paths
-                    w.full = w.full or full
-                    w.first_event = w.first_event or time.monotonic()
-                if isinstance(exc, IndexBusyError):
-                    w.stats.busy_retries += 1
-                    self._set_state(w, self._ok_state(w), f"waiting: {exc}")
-                    retry_at = time.monotonic() + self.busy_retry
-                elif isinstance(exc, NeedsFullIndex):  # e.g. its first index run is still going
-                    self._set_state(w, self._ok_state(w), f"waiting: {exc}")
-                    retry_at = time.monotonic() + max(5.0, self.busy_retry)
-                else:
-                    w.stats.errors += 1
-                    backoff = min(60.0, max(1.0, backoff * 2))
-                    log.warning("watch update of %s failed: %s", w.root, exc)
-                    self._set_state(w, "error", f"update failed ({type(exc).__name__}: {exc}); retrying")
-                    retry_at = time.monotonic() + backoff
-                continue
-            backoff = retry_at = 0.0
-            ok = self._ok_state(w)
-            if w.state != ok or (w.message and not w.polling):
-                self._set_state(w, ok, w.poll_reason if w.polling else "")
-            if report.applied and not report.durable:
-                now = time.monotonic()
-                first_unsaved = first_unsaved or now
-                persist_due = min(now + self.persist_idle, first_unsaved + self.persist_max)
-        w.idle.set()
-
-    def _apply(self, w: RootWatch, paths: set[str] | None) -> UpdateReport:
-        w.stats.batches += 1
-        targets = sorted(paths) if paths is not None else None
-        report = self.engine.update(w.root, targets, lock_timeout=self.lock_wait, cancel=w.stop)
-        self._refresh_rules(w)
-        w.last_report = report
-        if report.changed:
-            w.stats.applied += 1
-            w.last_update_at = time.time()
-            if self.on_update is not None:
-                try:
-                    self.on_update(w.root, report)
-                except Exception as exc:
-                    log.warning("on_update callback failed: %s", exc)
-        return report
-
-    def _persist(self, w: RootWatch) -> bool:
-        try:
-            self.engine.flush(w.root, lock_timeout=self.lock_wait)
-        except Exception as exc:
-            log.warning("saving the vector index of %s failed: %s", w.root, exc)
-            return False
-        from claude_context.sync import has_unsaved
-
-        w.stats.persists += 1
-        return not has_unsaved(self.engine, w.root)
-
-    def _ok_state(self, w: RootWatch) -> str:
-        return "polling" if w.polling else "watching"
-
-    def _refresh_rules(self, w: RootWatch) -> None:
-        """The ignore rules events are filtered with: those of the codebase's indexing settings."""
-        from claude_context.discovery import discovery_options
-        from claude_context.ignore import IgnoreRules
-
-        store = self.engine._store_for_root(w.root, create=False)
-        if store is None:
-            return
-        settings = self.engine._settings(store, None, None, None)
-        key = json.dumps(settings, sort_keys=True)
-        if key != w.settings_key or w.rules is None:
-            try:
-                w.rules = IgnoreRules(w.root, discovery_options(self.engine.config, settings))
-                w.settings_key = key
-            except OSError:
-                pass
-
-    def _root_gone(self, w: RootWatch) -> None:
-        """The root vanished (or became unreadable): report it, keep the index as it is (a removed
-        checkout is not a reason to empty the index), and poll for the root to come back."""
-        self._unschedule(w)
-        with w.cond:
-            w.root_missing = True
-            w.pending.clear()
-            w.full = False
-            w.idle.set()
-        self._set_state(
-            w, "error", f"root folder {w.root} was removed or is unreadable; waiting for it to reappear"
-        )
-
-    def _root_back(self, w: RootWatch) -> None:
-        if not (w.root.is_dir() and os.access(w.root, os.R_OK | os.X_OK)):
-            return
-        self._set_state(w, "starting", "root folder is back: reconciling")
-        self._refresh_rules(w)
-        self._schedule(w)
-        with w.cond:
-            w.root_missing = False
-            w.full = True
-            w.first_event = w.last_event = time.monotonic() - self.max_delay
-            w.idle.clear()
-
     # -- state ------------------------------------------------------------------------------------
     def _set_state(self, w: RootWatch, state: str, message: str) -> None:
         if (state, message) == (w.state, w.message):
@@ -679,28 +442,20 @@ class WatchService:
                 self.on_state(w.root, state, message)
 
     def _write_state(self, w: RootWatch, **override: Any) -> None:
-        store = self.engine._store_for_root(w.root, create=False)
-        if store is None:
-            return
-        entry = w.info() | override | {"pid": os.getpid(), "heartbeat": time.time()}
-        with contextlib.suppress(Exception):
-            store.meta.set_meta(**{f"{META_PREFIX}{os.getpid()}": json.dumps(entry)})
+        cb = self.engine.codebase(w.root)
+        if cb is not None:
+            with contextlib.suppress(Exception):
+                cb.record_watcher(w.info() | override)
 
     def _clear_state(self, w: RootWatch) -> None:
         """Remove this process's entry, and entries of processes that are gone."""
-        store = self.engine._store_for_root(w.root, create=False)
-        if store is None:
-            return
-        with contextlib.suppress(Exception):
-            meta = store.meta.get_all_meta()
-            live = {f"{META_PREFIX}{e['pid']}" for e in live_watchers(meta)} - {f"{META_PREFIX}{os.getpid()}"}
-            dead = [k for k in meta if k.startswith(META_PREFIX) and k not in live]
-            if dead:
-                with store.meta.transaction() as con:
-                    con.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in dead])
+        cb = self.engine.codebase(w.root)
+        if cb is not None:
+            with contextlib.suppress(Exception):
+                cb.clear_watchers()
 
     def _heartbeat_loop(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
+        while not self._stop.wait(presence.HEARTBEAT_S):
             with self._lock:
                 watches = list(self._watches.values())
             for w in watches:
@@ -715,7 +470,7 @@ class WatchService:
     def _discover_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                indexed = set(self.engine._indexed_roots())
+                indexed = set(self.engine.indexed_roots())
                 for root in indexed - set(self.roots):
                     self.add(root)
                 for root in set(self.roots) - indexed:

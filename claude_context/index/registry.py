@@ -1,11 +1,14 @@
-"""The one place that picks index classes from per-codebase options (txtai's ann/factory shape)."""
+"""The one place that names the index backends and picks their classes from per-codebase options
+(txtai's ann/factory shape). Adding a vector backend: one file in ``vectors/`` and one line here."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from claude_context.config import Quantization, StoreKind, choices
 from claude_context.index.base import ChunkIndex
 
 
@@ -13,8 +16,8 @@ from claude_context.index.base import ChunkIndex
 class IndexOptions:
     """Backend choices recorded per codebase; a change rebuilds derived data from SQLite."""
 
-    store: str = "local"  # local | milvus
-    quantization: str = "none"  # none | int8 | rabitq (``auto`` is resolved before this point)
+    store: StoreKind = "local"
+    quantization: Quantization = "none"  # never ``auto``: that is resolved before this point
     milvus_uri: str = ""
     milvus_token: str = ""
 
@@ -47,7 +50,7 @@ def normalize_milvus_uri(uri: str) -> str:
 AUTO_QUANTIZE_ABOVE = 50_000
 
 
-def resolve_quantization(requested: str, n_vectors: int, store: str = "local") -> str:
+def resolve_quantization(requested: Quantization, n_vectors: int, store: StoreKind = "local") -> Quantization:
     """``auto`` -> a concrete index type for a codebase of ``n_vectors`` chunks.
 
     A Milvus store keeps int8 for large codebases (its IVF_RABITQ needs Milvus 2.6+)."""
@@ -56,6 +59,26 @@ def resolve_quantization(requested: str, n_vectors: int, store: str = "local") -
     if n_vectors < AUTO_QUANTIZE_ABOVE:
         return "none"
     return "int8" if store == "milvus" else "rabitq"
+
+
+# The one place naming each backend: a quantization picks the local vector index, a store kind
+# the chunk index. Classes are imported when first used (hnswlib, rabitqlib, pymilvus are heavy).
+VECTOR_INDEXES = {
+    "none": "claude_context.index.vectors.hnsw:HnswVectorIndex",
+    "int8": "claude_context.index.vectors.int8:Int8VectorIndex",
+    "rabitq": "claude_context.index.vectors.rabitq:RabitqVectorIndex",
+}
+STORES = {
+    "local": "claude_context.index.local:LocalChunkIndex",
+    "milvus": "claude_context.index.remote.milvus:MilvusChunkIndex",
+}
+assert set(VECTOR_INDEXES) | {"auto"} == set(choices(Quantization)), "config.Quantization and VECTOR_INDEXES"
+assert set(STORES) == set(choices(StoreKind)), "config.StoreKind and STORES"
+
+
+def _load(spec: str) -> type:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def open_chunk_index(
@@ -69,37 +92,20 @@ def open_chunk_index(
 ) -> ChunkIndex:
     """``oversample``: quantized indexes re-rank ``oversample * k`` candidates (None: their
     measured defaults); a search-time setting, so changing it rebuilds nothing."""
+    if options.store not in STORES:
+        raise ValueError(f"unknown store {options.store!r}")
     if options.store == "milvus":
         # One collection per codebase; no URI = Milvus Lite in the codebase folder. Connects lazily.
-        from claude_context.index.milvus import MilvusChunkIndex
-
-        return MilvusChunkIndex(
-            folder,
-            dim,
-            uri=options.milvus_uri,
-            token=options.milvus_token,
-            quantization=options.quantization,
+        return _load(STORES["milvus"])(
+            folder, dim, uri=options.milvus_uri, token=options.milvus_token, quantization=options.quantization
         )
-
-    from claude_context.index.bm25 import TantivyKeywordIndex
-    from claude_context.index.local import LocalChunkIndex
-
-    if options.store != "local":
-        raise ValueError(f"unknown store {options.store!r}")
-    if options.quantization == "none":
-        from claude_context.index.hnsw import HnswVectorIndex
-
-        vectors = HnswVectorIndex(folder, dim)
-    elif options.quantization == "int8":
-        from claude_context.index.int8 import Int8VectorIndex
-
-        vectors = Int8VectorIndex(folder, dim, oversample=oversample)
-    elif options.quantization == "rabitq":
-        from claude_context.index.rabitq import RabitqVectorIndex
-
-        vectors = RabitqVectorIndex(folder, dim, oversample=oversample)
-    else:
+    if options.quantization not in VECTOR_INDEXES:
         raise ValueError(f"unknown quantization {options.quantization!r}")
-    return LocalChunkIndex(
-        vectors, TantivyKeywordIndex(folder, expansion_weight=keyword_expansion, tokenizer=keyword_tokenizer)
+    vector_class = _load(VECTOR_INDEXES[options.quantization])
+    vectors = vector_class(folder, dim) if options.quantization == "none" else vector_class(
+        folder, dim, oversample=oversample
     )
+    from claude_context.index.keyword.bm25 import TantivyKeywordIndex
+
+    keywords = TantivyKeywordIndex(folder, expansion_weight=keyword_expansion, tokenizer=keyword_tokenizer)
+    return _load(STORES["local"])(vectors, keywords)

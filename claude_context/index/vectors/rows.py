@@ -18,8 +18,8 @@ from typing import IO
 import numpy as np
 
 from claude_context.index.files import crc32_of, unlink
-from claude_context.index.slots import SlotMap
-from claude_context.index.vecutil import RWLock, normalize
+from claude_context.index.vectors.slots import SlotMap
+from claude_context.index.vectors.vecutil import RWLock, normalize
 
 ROW_DTYPE = np.dtype("<f2")
 ROWS_SUFFIX = ".f16"

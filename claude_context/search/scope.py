@@ -11,8 +11,8 @@ from pathlib import PurePosixPath
 import pathspec
 
 from claude_context.chunkers import detect_language
-from claude_context.index.metadata import MetadataStore
-from claude_context.models import SearchFilter
+from claude_context.index.truth.metadata import MetadataStore
+from claude_context.records import SearchFilter
 
 
 def _spec(globs: list[str]) -> pathspec.PathSpec | None:

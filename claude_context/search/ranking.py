@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from claude_context.index.base import Hit
-from claude_context.index.bm25 import code_tokens
-from claude_context.index.metadata import StoredChunk
+from claude_context.index.keyword.tokens import code_tokens
+from claude_context.index.truth.metadata import StoredChunk
 
 DOC_KINDS = frozenset({"section", "text"})
 LAYOUT_KINDS = frozenset({"module", "namespace"})

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from claude_context.index.metadata import StoredChunk
-from claude_context.models import Chunk
+from claude_context.index.truth.metadata import StoredChunk
+from claude_context.records import Chunk
 
 CHARS_PER_TOKEN = 4
 

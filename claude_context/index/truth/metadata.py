@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from claude_context.models import Chunk
+from claude_context.db import ThreadConnections
+from claude_context.records import Chunk
 
 SCHEMA_VERSION = 1
 
@@ -84,7 +84,7 @@ class MetadataStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = threading.local()
+        self._cons = ThreadConnections(path)
         self._con().executescript(_SCHEMA)  # idempotent DDL; executescript manages its own commit
         with self.transaction() as con:
             con.execute(
@@ -93,14 +93,7 @@ class MetadataStore:
 
     # -- connections ---------------------------------------------------------------------------
     def _con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            con.execute("PRAGMA busy_timeout=30000")
-            self._local.con = con
-        return con
+        return self._cons.get()
 
     class _Tx:
         def __init__(self, con: sqlite3.Connection) -> None:
@@ -117,10 +110,8 @@ class MetadataStore:
         return MetadataStore._Tx(self._con())
 
     def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        """Close this thread's connection."""
+        self._cons.close()
 
     # -- meta ----------------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
@@ -322,9 +313,6 @@ class MetadataStore:
     def language_counts(self) -> dict[str, int]:
         rows = self._con().execute("SELECT language, COUNT(*) FROM files WHERE status='ok' GROUP BY language")
         return {r[0] or "text": int(r[1]) for r in rows}
-
-    def db_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
 
 
 _CHUNK_COLS = "id, path, language, start_line, end_line, symbol, kind, content, context, signature, embed_key"

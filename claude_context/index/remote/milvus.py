@@ -27,7 +27,7 @@ basename + hash of the absolute root path). The collection carries an ``instance
 also kept in the sidecar ``vectors-milvus.json`` in the codebase folder; a collection whose
 instance does not match the sidecar was built from another SQLite (a cleared index, another
 machine) and is rebuilt rather than trusted. The generation of the last durable commit is a
-collection property, so ``CodebaseStore.sync`` only diffs ids after a crash. The sidecar name
+collection property, so ``CodebaseStore.repair`` only diffs ids after a crash. The sidecar name
 starts with ``vectors`` on purpose: whatever drops the local vector files (a store, quantization
 or model change) also makes the next open rebuild the collection.
 
@@ -42,26 +42,48 @@ import contextlib
 import json
 import logging
 import os
-import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from claude_context.index.base import ChunkIndex, Hit, KeywordDoc, StoreError, StoreUnavailableError
-from claude_context.index.bm25 import code_tokens, query_tokens
-from claude_context.index.fusion import rrf
-from claude_context.models import sha
+from claude_context.errors import StoreError, StoreUnavailableError
+from claude_context.index.base import ChunkIndex, Hit, KeywordDoc
+from claude_context.index.remote.milvus_rows import (
+    ROW_FIELDS,
+    chunk_row,
+    collection_name,
+    collection_schema,
+    filter_expression,
+    id_expression,
+    query_text,
+    query_vector,
+    with_vector,
+)
+from claude_context.index.remote.milvus_server import (
+    LITE_START_LOCK,
+    ServerInfo,
+    is_lite_uri,
+    lite_acquire,
+    lite_problem,
+    lite_release,
+    quiet_lite_server,
+    quiet_pymilvus,
+    redact,
+    server_info,
+    translate,
+    unsupported_message,
+    vector_index_choices,
+)
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
 
-    from claude_context.models import SearchFilter
+    from claude_context.records import SearchFilter
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +100,8 @@ P_INSTANCE = "claude_context.instance"
 P_GENERATION = "claude_context.generation"
 P_INDEX = "claude_context.vector_index"
 
-PATH_MAX = 4096  # bytes (Linux PATH_MAX); VARCHAR lengths in Milvus are UTF-8 bytes
-TEXT_MAX = 65_535  # the VARCHAR maximum
-SYMBOL_MAX = 2048
-SHORT_MAX = 64
 
 BM25_PARAMS = {"bm25_k1": 1.2, "bm25_b": 0.75}
-# Marks path/symbol/context terms in the one BM25 field (see ``bm25_text``). Letters only, so every
-# Milvus analyzer keeps "zqparse" one token; no code token starts like this in practice.
-META_PREFIX = "zq"
-MAX_QUERY_TERMS = 64
 EF_SEARCH = 128  # HNSW beam at query time (never below k)
 NPROBE = 64  # IVF lists probed at query time
 INSERT_BATCH = 512
@@ -96,325 +110,6 @@ ITER_BATCH = 8192
 CONNECT_TIMEOUT_S = 10.0
 STATS_TTL_S = 5.0  # counts for status lines, refreshed at once after this process writes
 RECHECK_S = 10.0  # how often a long-lived process re-checks that the collection is still ours
-
-# Vector index per quantization, best first. The server is asked which it has (Milvus Lite
-# reports its index types, a server its version) and the first available one is used.
-_HNSW = {"M": 16, "efConstruction": 200}  # same graph as the local hnswlib index
-_CANDIDATES: dict[str, list[tuple[str, dict[str, Any]]]] = {
-    "none": [("HNSW", _HNSW)],
-    "int8": [("HNSW_SQ", {**_HNSW, "sq_type": "SQ8"}), ("IVF_SQ8", {"nlist": 1024})],
-    "rabitq": [("IVF_RABITQ", {"nlist": 1024, "refine": True, "refine_type": "SQ8"})],
-}
-_MIN_VERSION = {"HNSW_SQ": (2, 6), "IVF_RABITQ": (2, 6)}  # on a Milvus server
-
-_lite_lock = threading.Lock()
-_lite_start_lock = threading.Lock()
-_lite_users: dict[str, int] = {}  # Milvus Lite data dir -> open indexes in this process
-
-
-# --------------------------------------------------------------------------- names and text
-
-
-def collection_name(folder: Path) -> str:
-    """A valid Milvus collection name (``[A-Za-z_][A-Za-z0-9_]*``, <= 255) for a codebase folder.
-
-    The folder name is already ``<basename>-<hash12 of the absolute root>``, so this is stable
-    per root and distinct across roots."""
-    return ("cc_" + re.sub(r"[^0-9A-Za-z_]", "_", folder.name))[:255]
-
-
-def is_lite_uri(uri: str) -> bool:
-    return uri.endswith(".db") and "://" not in uri
-
-
-def quote(value: str) -> str:
-    """A Milvus string literal: backslash, double quote and line breaks escaped, nothing else
-    interpreted, so a value can never end the literal or inject an expression."""
-    escaped = (
-        _clean(value)
-        .replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-        .replace("\t", "\\t")
-    )
-    return f'"{escaped}"'
-
-
-def filter_expression(filters: SearchFilter | None, allowed_paths: set[str] | None) -> str | None:
-    """The Milvus boolean expression for a search scope; None = search everything.
-
-    Extensions, languages and the subfolder translate to indexed fields and a string range
-    (``path >= "web/" and path < "web0"`` is exactly "starts with web/", with no wildcard to
-    escape), so their size does not depend on the codebase. Gitignore-style globs have no Milvus
-    equivalent: they use the paths the engine resolved from SQLite (one entry per file, never per
-    chunk).
-    """
-    if allowed_paths is None:
-        return None
-    if filters is not None and not (filters.include_globs or filters.exclude_globs):
-        parts = []
-        prefix = filters.subfolder.strip("/")
-        if prefix and prefix != ".":
-            parts.append(f"(path >= {quote(prefix + '/')} and path < {quote(prefix + '0')})")
-        exts = sorted({"." + e.lower().lstrip(".") for e in filters.extensions if e.strip(".")})
-        if exts:
-            parts.append(f"extension in [{', '.join(quote(e) for e in exts)}]")
-        langs = sorted({lang.lower() for lang in filters.languages if lang})
-        if langs:
-            parts.append(f"language in [{', '.join(quote(lang) for lang in langs)}]")
-        if parts:
-            return " and ".join(parts)
-    return f"path in [{', '.join(quote(p) for p in sorted(allowed_paths))}]"
-
-
-def _clean(text: str) -> str:
-    """Valid UTF-8 for the wire (lone surrogates from undecodable file names become U+FFFD)."""
-    return text.encode("utf-8", "replace").decode("utf-8") if not text.isascii() else text
-
-
-def _fit(text: str, max_bytes: int) -> str:
-    data = text.encode("utf-8", "replace")
-    if len(data) <= max_bytes:
-        return data.decode("utf-8") if not text.isascii() else text
-    return data[:max_bytes].decode("utf-8", "ignore")
-
-
-_analyzer_local = threading.local()
-
-
-def _stem(tokens: list[str]) -> list[str]:
-    """The local BM25 index's analyzer (lowercase + English stemmer) over pre-split tokens."""
-    if not tokens:
-        return []
-    analyzer = getattr(_analyzer_local, "analyzer", None)
-    if analyzer is None:
-        from claude_context.index.bm25 import _analyzer
-
-        analyzer = _analyzer_local.analyzer = _analyzer()
-    return list(analyzer.analyze(" ".join(tokens)))
-
-
-def bm25_text(doc: KeywordDoc) -> str:
-    """What Milvus's BM25 function indexes for a chunk: the stemmed code-aware tokens of its
-    content, then those of its path/symbol/context with the ``META_PREFIX`` mark.
-
-    The local index keeps path/symbol/context in a second BM25 field; one Milvus sparse field
-    (what ``hybrid_search`` fuses with the dense one) gets the same effect from marked terms:
-    they have their own document frequencies, so a symbol match is scored like a match in a
-    separate field (measured on the public eval sets: as good as two fields, where repeating
-    unmarked terms lost ~5 points of keyword hit@10).
-    """
-    body = _stem(code_tokens(doc.content))
-    meta = _stem(code_tokens(f"{doc.path} {doc.symbol} {doc.context}"))
-    text = " ".join([*body, *(META_PREFIX + t for t in meta)])
-    if len(text) > TEXT_MAX:
-        text = text[:TEXT_MAX].rsplit(" ", 1)[0]
-    return _fit(text, TEXT_MAX)
-
-
-def query_text(query: str) -> str:
-    """The BM25 query: the tokens the local index would look up, plain and marked (a query term
-    may match a chunk's content or its path/symbol/context)."""
-    stems = list(dict.fromkeys(_stem(query_tokens(query))))[:MAX_QUERY_TERMS]
-    return " ".join([*stems, *(META_PREFIX + t for t in stems)])
-
-
-def _language(path: str) -> str:
-    from claude_context.chunkers import detect_language
-
-    return detect_language(path) or "text"  # the same rule as scope.resolve_scope
-
-
-def _row(doc: KeywordDoc, vector: np.ndarray | None) -> dict[str, Any]:
-    """A chunk's row; ``vector`` None = its vector is still being computed (progressive indexing):
-    the row is keyword-searchable now and holds a zero placeholder that dense search filters out."""
-    return {
-        "id": int(doc.id),
-        "path": _fit(doc.path, PATH_MAX),
-        "extension": _fit(PurePosixPath(doc.path).suffix.lower(), SHORT_MAX),
-        "language": _fit(_language(doc.path), SHORT_MAX),
-        "symbol": _fit(doc.symbol, SYMBOL_MAX),
-        "kind": _fit(doc.kind, SHORT_MAX),
-        "start_line": int(doc.start_line),
-        "end_line": int(doc.end_line),
-        "content_hash": sha(doc.content),
-        "content": _fit(doc.content, TEXT_MAX),
-        "bm25_text": bm25_text(doc),
-        "dense": np.asarray(vector, dtype=np.float32) if vector is not None else None,
-        "has_vector": vector is not None,
-    }
-
-
-_ROW_FIELDS = (
-    "id",
-    "path",
-    "extension",
-    "language",
-    "symbol",
-    "kind",
-    "start_line",
-    "end_line",
-    "content_hash",
-    "content",
-    "bm25_text",
-    "dense",
-    "has_vector",
-)
-
-
-_AUTH_WORDS = re.compile(
-    r"\b(authenticat\w*|unauthori[sz]ed|auth check|credentials?|permission denied|invalid token|api key)\b"
-)
-
-
-def _redact(uri: str) -> str:
-    return re.sub(r"//[^/@]*@", "//***@", uri)
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-# --------------------------------------------------------------------------- server facts
-
-
-@dataclass(frozen=True, slots=True)
-class ServerInfo:
-    kind: str  # lite | milvus | zilliz
-    version: str
-    numeric: tuple[int, int] | None  # (major, minor) of a Milvus server, when it says
-
-    def describe(self) -> str:
-        if self.kind == "lite":
-            return f"Milvus Lite {self.version.removeprefix('milvus_lite-')}"
-        if self.kind == "zilliz":
-            return "Zilliz Cloud"
-        return f"Milvus {self.version}".strip()
-
-
-def server_info(uri: str, version: str) -> ServerInfo:
-    if version.startswith("milvus_lite") or is_lite_uri(uri):
-        return ServerInfo("lite", version, None)
-    if re.search(r"zilliz", uri + " " + version, re.IGNORECASE):
-        return ServerInfo("zilliz", version, None)
-    m = re.search(r"(\d+)\.(\d+)", version)
-    return ServerInfo("milvus", version, (int(m[1]), int(m[2])) if m else None)
-
-
-def vector_index_choices(quantization: str, server: ServerInfo) -> list[tuple[str, dict[str, Any]]]:
-    """Index types to try for a quantization on this server, best first ([] = none available)."""
-    if quantization not in _CANDIDATES:
-        raise StoreError(f"unknown quantization {quantization!r} for the Milvus store")
-    if server.kind == "zilliz":
-        return [("AUTOINDEX", {})]  # Zilliz Cloud picks (and quantizes) its own index
-    out = []
-    for index_type, params in _CANDIDATES[quantization]:
-        if server.kind == "lite":
-            if index_type not in _lite_index_types():
-                continue
-        elif server.numeric is not None and server.numeric < _MIN_VERSION.get(index_type, (0, 0)):
-            continue
-        out.append((index_type, params))
-    return out
-
-
-def _lite_index_types() -> frozenset[str]:
-    """Vector index types the embedded Milvus Lite builds (it accepts others, then fails later)."""
-    try:
-        from milvus_lite.index.factory import KNOWN_VECTOR_INDEX_TYPES, is_faiss_available
-    except ImportError:  # another Milvus Lite: assume the plain graph index only
-        return frozenset({"HNSW"})
-    types = set(KNOWN_VECTOR_INDEX_TYPES) - {"IVF_PQ"}  # IVF_PQ is listed but not implemented
-    if not is_faiss_available():
-        types &= {"AUTOINDEX", "BRUTE_FORCE", "FLAT"}
-    return frozenset(types)
-
-
-def _unsupported_message(quantization: str, server: ServerInfo) -> str:
-    wanted = ", ".join(t for t, _ in _CANDIDATES.get(quantization, []))
-    hint = {
-        "rabitq": "IVF_RABITQ needs Milvus 2.6 or later; use --quantization int8 or none",
-        "int8": "use --quantization none",
-    }.get(quantization, "")
-    return (
-        f"{server.describe()} does not support the index for quantization {quantization!r} "
-        f"({wanted}){': ' + hint if hint else ''}"
-    )
-
-
-# --------------------------------------------------------------------------- Milvus Lite process state
-
-
-def _lite_acquire(path: str) -> None:
-    with _lite_lock:
-        _lite_users[path] = _lite_users.get(path, 0) + 1
-
-
-def _lite_release(path: str) -> None:
-    """Stop this process's embedded server for ``path`` once no index uses it (frees its lock)."""
-    with _lite_lock:
-        n = _lite_users.get(path, 0) - 1
-        if n > 0:
-            _lite_users[path] = n
-            return
-        _lite_users.pop(path, None)
-    with contextlib.suppress(Exception):
-        from milvus_lite.server_manager import server_manager_instance
-
-        server_manager_instance.release_server(path)
-
-
-def _lite_running_here(path: str) -> bool:
-    try:
-        from milvus_lite.server_manager import server_manager_instance
-    except ImportError:
-        return False
-    return os.path.abspath(path) in getattr(server_manager_instance, "_servers", {})
-
-
-def _lite_problem(path: str) -> str | None:
-    """Why a Milvus Lite data folder cannot be opened, if a cause can be seen from outside."""
-    p = Path(path)
-    if p.is_file():
-        return f"{path} is a file, not a Milvus Lite data folder (files from milvus-lite 2.x cannot be read)"
-    if not p.parent.is_dir():
-        return f"cannot create the Milvus Lite data folder {path}: {p.parent} does not exist"
-    lock = p / "LOCK"
-    if lock.exists() and not _lite_running_here(path):
-        import fcntl
-
-        try:
-            fd = os.open(lock, os.O_RDWR)
-        except OSError as exc:
-            return f"cannot open the Milvus Lite data folder {path}: {exc.strerror}"
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        except OSError:
-            return (
-                f"the Milvus Lite file {path} is open in another process (Milvus Lite allows one "
-                "process per file): stop that process, or use a Milvus server for shared access"
-            )
-        finally:
-            os.close(fd)
-    return None
-
-
-def _quiet_pymilvus() -> None:
-    """pymilvus logs every failed call with a traceback; this module re-raises them as one line."""
-    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
-    logging.getLogger("milvus_lite").setLevel(logging.CRITICAL)
-
-
-def _quiet_lite_server() -> None:
-    """Milvus Lite serves pymilvus from a gRPC server in this process, and grpc logs a traceback for
-    each call it does not implement (``query_iterator`` asks for a timestamp first, then goes on)."""
-    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
-
-
-# --------------------------------------------------------------------------- the index
 
 
 class MilvusChunkIndex(ChunkIndex):
@@ -460,7 +155,7 @@ class MilvusChunkIndex(ChunkIndex):
 
     @property
     def where(self) -> str:
-        return f"Milvus Lite file {self.uri}" if self.lite else f"Milvus at {_redact(self.uri)}"
+        return f"Milvus Lite file {self.uri}" if self.lite else f"Milvus at {redact(self.uri)}"
 
     def _connect(self) -> MilvusClient:
         with self._lock:
@@ -474,22 +169,22 @@ class MilvusChunkIndex(ChunkIndex):
                 raise StoreError(
                     "the milvus store needs pymilvus and milvus-lite: pip install 'claude-context[milvus]'"
                 ) from None
-            _quiet_pymilvus()
+            quiet_pymilvus()
             # Milvus Lite: one embedded server per file and process, started by the first client;
             # two threads starting it at once would each try to lock the file.
-            with _lite_start_lock if self.lite else contextlib.nullcontext():
+            with LITE_START_LOCK if self.lite else contextlib.nullcontext():
                 if self.lite:
-                    problem = _lite_problem(self.uri)
+                    problem = lite_problem(self.uri)
                     if problem:
                         raise StoreUnavailableError(problem)
-                    _quiet_lite_server()
-                    _lite_acquire(self.uri)
+                    quiet_lite_server()
+                    lite_acquire(self.uri)
                 try:
                     client = MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
                     version = str(client.get_server_version())
                 except Exception as exc:
                     if self.lite:
-                        _lite_release(self.uri)
+                        lite_release(self.uri)
                     raise self._translate(exc) from None
             self._client = client
             self._server = server_info(self.uri, version)
@@ -497,45 +192,8 @@ class MilvusChunkIndex(ChunkIndex):
 
     def _translate(self, exc: BaseException) -> StoreError:
         """One line the user can act on, for any pymilvus / gRPC / Milvus Lite failure."""
-        if isinstance(exc, StoreError):
-            return exc
-        message = str(getattr(exc, "message", "") or exc)
-        if self.token:
-            message = message.replace(self.token, "***")
-        low = message.lower()
-        code = getattr(exc, "code", None)
-        code = code() if callable(code) else code
-        grpc_code = str(code).lower() if code is not None and not isinstance(code, int) else ""
-        if self.lite and ("open local milvus" in low or type(exc).__name__ == "DataDirLockedError"):
-            return StoreUnavailableError(
-                _lite_problem(self.uri) or f"cannot open the {self.where}: {_one_line(message)}"
-            )
-        if "milvus-lite is required" in low:
-            return StoreError("a .db Milvus URI needs milvus-lite: pip install 'claude-context[milvus]'")
-        if code in (1400, 1800) or "unauthenticated" in grpc_code or _AUTH_WORDS.search(low):
-            return StoreUnavailableError(
-                f"{self.where} refused the credentials: check --milvus-token / CLAUDE_CONTEXT_MILVUS_TOKEN"
-            )
-        if code == 100 or re.search(r"collection\b.*\b(not exist|not found|doesn't exist)", low):
-            return self._missing()
-        if "deadline" in low or "timed out" in low or "timeout" in low or "deadline" in grpc_code:
-            return StoreUnavailableError(f"{self.where} did not answer within {self.timeout:g}s")
-        if (
-            code == 2
-            or "unavailable" in grpc_code
-            or any(
-                w in low
-                for w in ("fail connecting", "connection refused", "failed to connect", "unavailable")
-            )
-        ):
-            return StoreUnavailableError(
-                f"cannot reach {self.where}: is the server running and the URI right?"
-            )
-        if "illegal" in low and "uri" in low:
-            return StoreError(
-                f"{_redact(self.uri)} is not a Milvus URI: use http(s)://host:port or a path ending in .db"
-            )
-        return StoreError(f"{self.where}: {_one_line(message)}")
+        error = translate(exc, self.where, self.uri, token=self.token, lite=self.lite, timeout=self.timeout)
+        return self._missing() if error is None else error
 
     def _missing(self) -> StoreUnavailableError:
         self._ready = False
@@ -588,7 +246,7 @@ class MilvusChunkIndex(ChunkIndex):
         props = desc.get("properties") or {}
         side = self._read_sidecar()
         fields = {f.get("name") for f in desc.get("fields", [])}
-        if str(props.get(P_SCHEMA)) != str(SCHEMA_VERSION) or not set(_ROW_FIELDS) <= fields:
+        if str(props.get(P_SCHEMA)) != str(SCHEMA_VERSION) or not set(ROW_FIELDS) <= fields:
             return "it has another schema version"
         if not side or side.get("instance") != props.get(P_INSTANCE):
             return "it was not built from this local index"
@@ -643,41 +301,11 @@ class MilvusChunkIndex(ChunkIndex):
             return client
 
     def _create(self, client: MilvusClient) -> None:
-        from pymilvus import DataType, Function, FunctionType
-
         assert self._server is not None
         choices = vector_index_choices(self.quantization, self._server)
         if not choices:
-            raise StoreError(_unsupported_message(self.quantization, self._server))
-        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("path", DataType.VARCHAR, max_length=PATH_MAX)
-        schema.add_field("extension", DataType.VARCHAR, max_length=SHORT_MAX)
-        schema.add_field("language", DataType.VARCHAR, max_length=SHORT_MAX)
-        schema.add_field("symbol", DataType.VARCHAR, max_length=SYMBOL_MAX)
-        schema.add_field("kind", DataType.VARCHAR, max_length=SHORT_MAX)
-        schema.add_field("start_line", DataType.INT64)
-        schema.add_field("end_line", DataType.INT64)
-        schema.add_field("content_hash", DataType.VARCHAR, max_length=SHORT_MAX)
-        schema.add_field("content", DataType.VARCHAR, max_length=TEXT_MAX)
-        schema.add_field(
-            "bm25_text",
-            DataType.VARCHAR,
-            max_length=TEXT_MAX,
-            enable_analyzer=True,
-            analyzer_params={"tokenizer": "standard"},
-        )
-        schema.add_field("dense", DataType.FLOAT_VECTOR, dim=self.dim)
-        schema.add_field("has_vector", DataType.BOOL)
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_function(
-            Function(
-                name="bm25",
-                function_type=FunctionType.BM25,
-                input_field_names=["bm25_text"],
-                output_field_names=["sparse"],
-            )
-        )
+            raise StoreError(unsupported_message(self.quantization, self._server))
+        schema = collection_schema(client, self.dim)
         instance = uuid.uuid4().hex
         self._call(
             client.create_collection,
@@ -718,7 +346,7 @@ class MilvusChunkIndex(ChunkIndex):
             with contextlib.suppress(Exception):
                 client.drop_collection(self.collection)
             raise StoreError(
-                _unsupported_message(self.quantization, self._server) + f" ({'; '.join(errors)})"
+                unsupported_message(self.quantization, self._server) + f" ({'; '.join(errors)})"
             )
         if self._index_type != choices[0][0]:
             log.warning(
@@ -770,7 +398,7 @@ class MilvusChunkIndex(ChunkIndex):
 
     def add(self, docs: Sequence[KeywordDoc], vectors: np.ndarray) -> None:
         if docs:
-            self._insert([_row(d, vectors[i]) for i, d in enumerate(docs)])
+            self._insert([chunk_row(d, vectors[i]) for i, d in enumerate(docs)])
 
     def _insert(self, rows: list[dict[str, Any]], *, upsert: bool = False) -> None:
         client = self._ensure(create=True)
@@ -795,7 +423,7 @@ class MilvusChunkIndex(ChunkIndex):
         """Rows for chunks that have no row yet: complete if ``add_vectors`` already brought their
         vector (the repair order), else keyword-only placeholders until it does."""
         if docs:
-            self._insert([_row(d, self._pending_vectors.pop(int(d.id), None)) for d in docs])
+            self._insert([chunk_row(d, self._pending_vectors.pop(int(d.id), None)) for d in docs])
 
     def add_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
         """Vectors for rows that exist as keyword-only placeholders (progressive indexing, or a
@@ -804,13 +432,13 @@ class MilvusChunkIndex(ChunkIndex):
             return
         client = self._ensure(create=True)
         by_id = {int(cid): np.asarray(vectors[i], dtype=np.float32) for i, cid in enumerate(ids)}
-        fields = [f for f in _ROW_FIELDS if f not in ("dense", "has_vector")]
+        fields = [f for f in ROW_FIELDS if f not in ("dense", "has_vector")]
         keys = sorted(by_id)
         rows: list[dict[str, Any]] = []
         for i in range(0, len(keys), INSERT_BATCH):
             part = keys[i : i + INSERT_BATCH]
             found = self._call(
-                client.query, self.collection, filter=_id_expression(part), output_fields=fields
+                client.query, self.collection, filter=id_expression(part), output_fields=fields
             )
             for r in found:
                 row = {f: r[f] for f in fields}
@@ -841,7 +469,7 @@ class MilvusChunkIndex(ChunkIndex):
         self._set_properties({P_GENERATION: str(int(generation))})
 
     def generation(self) -> int | None:
-        """Read at the start of every index run (``CodebaseStore.sync``), which is where a missing
+        """Read at the start of every index run (``CodebaseStore.repair``), which is where a missing
         or foreign collection may be replaced: the sync that follows refills it by id difference."""
         self._seen = False
         self._ready = False
@@ -920,7 +548,7 @@ class MilvusChunkIndex(ChunkIndex):
         client = self._ensure(create=False)
         dense = field == "dense"
         if dense:
-            expr = _with_vector(expr)
+            expr = with_vector(expr)
         res = self._call(
             client.search,
             self.collection,
@@ -951,45 +579,33 @@ class MilvusChunkIndex(ChunkIndex):
             return []
         expr = filter_expression(filters, allowed_paths)
         text = query_text(query) if query is not None else ""
-        vec = _query_vector(vector) if vector is not None else None
+        vec = query_vector(vector) if vector is not None else None
         hybrid = query is not None and vector is not None
         w_dense, w_kw = weights if hybrid else (1.0, 1.0)
         use_dense = vec is not None and w_dense != 0
         use_kw = bool(text) and w_kw != 0
-        if use_dense and use_kw and w_dense == w_kw:
-            from pymilvus import AnnSearchRequest, RRFRanker
-
-            client = self._ensure(create=False)
-            reqs = [
-                AnnSearchRequest(
-                    data=[vec],
-                    anns_field="dense",
-                    param=self._dense_params(k),
-                    limit=k,
-                    expr=_with_vector(expr),
-                ),
-                AnnSearchRequest(
-                    data=[text], anns_field="sparse", param=self._sparse_params(), limit=k, expr=expr
-                ),
-            ]
-            # reciprocal rank fusion (RRFRanker has no weights, hence equal weights only)
-            res = self._call(
-                client.hybrid_search, self.collection, reqs, RRFRanker(rrf_k), limit=k, output_fields=[]
-            )
-            return [Hit(h.id, h.score * w_dense) for h in self._hits(res)]
-        rankings, wts = [], []
-        if use_dense:
-            rankings.append(self._search_one("dense", vec, k, expr))
-            wts.append(w_dense)
-        if use_kw:
-            rankings.append(self._search_one("sparse", text, k, expr))
-            wts.append(w_kw)
-        if not rankings:
-            return []
+        if hybrid and not (use_dense and use_kw and w_dense == w_kw):
+            return None  # unequal weights (RRFRanker has none): the engine fuses the two rankings
         if not hybrid:
-            return rankings[0]
-        # Unequal weights (RRFRanker has none) or one side empty: fuse the same way here.
-        return rrf(rankings, wts, k=rrf_k)
+            if use_dense:
+                return self._search_one("dense", vec, k, expr)
+            return self._search_one("sparse", text, k, expr) if use_kw else []
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        client = self._ensure(create=False)
+        reqs = [
+            AnnSearchRequest(
+                data=[vec], anns_field="dense", param=self._dense_params(k), limit=k, expr=with_vector(expr)
+            ),
+            AnnSearchRequest(
+                data=[text], anns_field="sparse", param=self._sparse_params(), limit=k, expr=expr
+            ),
+        ]
+        # reciprocal rank fusion (RRFRanker has no weights, hence equal weights only)
+        res = self._call(
+            client.hybrid_search, self.collection, reqs, RRFRanker(rrf_k), limit=k, output_fields=[]
+        )
+        return [Hit(h.id, h.score * w_dense) for h in self._hits(res)]
 
     def search_rankings(
         self,
@@ -1012,7 +628,7 @@ class MilvusChunkIndex(ChunkIndex):
         expr = filter_expression(filters, allowed_paths)
         out: list[tuple[str, list[Hit]]] = []
         if vector is not None:
-            out.append(("dense", self._search_one("dense", _query_vector(vector), k, expr)))
+            out.append(("dense", self._search_one("dense", query_vector(vector), k, expr)))
         text = query_text(query) if query is not None else ""
         if text:
             out.append(("keyword", self._search_one("sparse", text, k, expr)))
@@ -1022,8 +638,8 @@ class MilvusChunkIndex(ChunkIndex):
         """Fallback API (the engine uses ``search_hybrid``): an id list only suits small scopes."""
         if allowed_ids is not None and not allowed_ids:
             return []
-        expr = _id_expression(allowed_ids)
-        return self._search_one("dense", _query_vector(vector), k, expr)
+        expr = id_expression(allowed_ids)
+        return self._search_one("dense", query_vector(vector), k, expr)
 
     def search_keyword(self, query: str, k: int, allowed_paths: set[str] | None) -> list[Hit]:
         hits = self.search_hybrid(query, None, k, allowed_paths)
@@ -1039,7 +655,7 @@ class MilvusChunkIndex(ChunkIndex):
         cached = self._stats_cache
         if cached is not None and time.monotonic() - cached[0] < STATS_TTL_S:
             return dict(cached[1])
-        out: dict[str, object] = {"store": "milvus", "uri": _redact(self.uri), "collection": self.collection}
+        out: dict[str, object] = {"store": "milvus", "uri": redact(self.uri), "collection": self.collection}
         try:
             client = self._ensure(create=False)
             n = self._count(client, "")
@@ -1073,21 +689,4 @@ class MilvusChunkIndex(ChunkIndex):
             with contextlib.suppress(Exception):
                 client.close()
             if self.lite:
-                _lite_release(self.uri)
-
-
-def _query_vector(vector: np.ndarray) -> list[float]:
-    q = np.asarray(vector, dtype=np.float32).reshape(-1)
-    norm = float(np.linalg.norm(q))
-    return (q / norm if norm > 0 else q).tolist()
-
-
-def _with_vector(expr: str | None) -> str:
-    """Dense search only sees rows whose vector is real (not a progressive-indexing placeholder)."""
-    return f"has_vector == true and ({expr})" if expr else "has_vector == true"
-
-
-def _id_expression(ids: Iterable[int] | None) -> str | None:
-    if ids is None:
-        return None
-    return f"id in [{', '.join(str(int(i)) for i in sorted(ids))}]"
+                lite_release(self.uri)

@@ -13,22 +13,29 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from claude_context.embedding import EmbeddingCache
 from claude_context.index.base import ChunkIndex, KeywordDoc
-from claude_context.index.factory import IndexOptions
-from claude_context.index.metadata import FileState, MetadataStore, StoredChunk
-from claude_context.locking import WriteLock
-from claude_context.models import Chunk, sha
+from claude_context.index.registry import IndexOptions
+from claude_context.index.truth.lock import WriteLock
+from claude_context.index.truth.metadata import FileState, MetadataStore, StoredChunk
+from claude_context.records import Chunk, sha
 
 log = logging.getLogger(__name__)
 
 IndexFactory = Callable[[Path, int, IndexOptions], ChunkIndex]
+
+
+class VectorCache(Protocol):
+    """Where stored chunks' vectors come from when the derived index is repaired (the embedding
+    cache: ``claude_context.embedding.EmbeddingCache``)."""
+
+    def get_many(self, model_id: str, keys: Iterable[str]) -> dict[str, np.ndarray]: ...
 
 
 @dataclass(slots=True)
@@ -69,7 +76,7 @@ def keyword_doc(cid: int, c: Chunk) -> KeywordDoc:
 class CodebaseStore:
     """Open one codebase folder. Cheap to construct; the chunk index opens on first use."""
 
-    def __init__(self, folder: Path, cache: EmbeddingCache, index_factory: IndexFactory) -> None:
+    def __init__(self, folder: Path, cache: VectorCache, index_factory: IndexFactory) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.meta = MetadataStore(folder / "index.sqlite")
@@ -103,7 +110,7 @@ class CodebaseStore:
         return IndexOptions(**{k: v for k, v in raw.items() if k in IndexOptions.__dataclass_fields__})
 
     def set_index_options(self, options: IndexOptions) -> bool:
-        """Record new backend options; on a change, drop the derived index so ``sync`` rebuilds it
+        """Record new backend options; on a change, drop the derived index so ``repair`` rebuilds it
         from SQLite and the embedding cache (nothing is re-embedded). Returns True if changed."""
         old = self.index_options()
         if old.to_dict() == options.to_dict() and self.meta.get_meta("index_options"):
@@ -296,7 +303,7 @@ class CodebaseStore:
         self._drop_local_files(("vectors", "bm25"))
 
     # -- consistency -----------------------------------------------------------------------------
-    def sync(self, model_id: str, durable: bool) -> dict[str, int]:
+    def repair(self, model_id: str, durable: bool) -> dict[str, int]:
         """Bring the derived index in line with SQLite by id difference.
 
         With ``durable`` (writer holds the lock) both sub-indexes are repaired and saved. Without
@@ -309,9 +316,9 @@ class CodebaseStore:
         Returns counts; ``missing_vectors`` > 0 means some vectors were not in the cache.
         """
         with self._write_lock:
-            return self._sync(model_id, durable)
+            return self._repair(model_id, durable)
 
-    def _sync(self, model_id: str, durable: bool) -> dict[str, int]:
+    def _repair(self, model_id: str, durable: bool) -> dict[str, int]:
         generation = self.meta.generation()
         index = self.chunk_index()
         report = {"added": 0, "removed": 0, "missing_vectors": 0}

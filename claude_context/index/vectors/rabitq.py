@@ -52,9 +52,9 @@ import numpy as np
 
 from claude_context.index.base import Hit, VectorIndex
 from claude_context.index.files import atomic_write_json, crc32_of, fsync_dir, unlink, write_replace
-from claude_context.index.rows import ROW_DTYPE, SIDECAR_FILE, F16Rows, RowBacked, rows_name
-from claude_context.index.slots import SlotMap, dedupe_last, found, matvec, top_k
-from claude_context.index.vecutil import RWLock, as_rows, normalize
+from claude_context.index.vectors.rows import ROW_DTYPE, SIDECAR_FILE, F16Rows, RowBacked, rows_name
+from claude_context.index.vectors.slots import SlotMap, dedupe_last, found, matvec, top_k
+from claude_context.index.vectors.vecutil import RWLock, as_rows, normalize
 
 log = logging.getLogger(__name__)
 

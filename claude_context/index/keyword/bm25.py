@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import shutil
 import threading
 import time
@@ -30,13 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import tantivy
-from tantivy import Document, Filter, Index, Occur, Query, SchemaBuilder, TextAnalyzerBuilder, Tokenizer
+from tantivy import Document, Index, Occur, Query, SchemaBuilder
 
-from claude_context.index.base import Hit, IndexBusyError, KeywordDoc, KeywordIndex
-from claude_context.index.expansion import expansions
+from claude_context.errors import IndexBusyError
+from claude_context.index.base import Hit, KeywordDoc, KeywordIndex
 from claude_context.index.files import atomic_write_json
+from claude_context.index.keyword.expansion import expansions
+from claude_context.index.keyword.tokens import STOP_WORDS, TOKENIZERS, analyzer, meta_text, query_tokens
 
-__all__ = ["IndexBusyError", "TantivyKeywordIndex", "code_tokens", "query_tokens"]
+__all__ = ["TantivyKeywordIndex"]
 
 log = logging.getLogger(__name__)
 
@@ -52,102 +53,7 @@ _WRITER_HEAP = 64_000_000
 _MAX_QUERY_TERMS = 64
 
 
-# --------------------------------------------------------------------------- tokenization
-
-_RUN_RE = re.compile(r"\w+")
-# Sub-words of one ASCII identifier (underscores match no alternative, so they separate):
-#   URLs/IDs (plural acronym) | HTTP, HTTP2, MD5 (acronym, stops before a Capitalized word)
-#   | get, User, utf8, base64 (word with trailing digits) | 404, 0xff, 3d (digits first)
-_SUB_RE = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?![a-z])[0-9]*|[A-Z]?[a-z]+[0-9]*|[0-9]+[a-z]*")
-_MIN_LEN = 2  # 1-char tokens (i, x, a single digit) are noise in code and bloat postings
-_MAX_LEN = 64  # longer "words" are blobs (base64, hashes): useless as search terms
-_CACHE_MAX = 500_000
-_run_cache: dict[str, tuple[str, ...]] = {}
-
-
-def _split_run(run: str) -> tuple[str, ...]:
-    if run.isascii():
-        if run.isalpha() and run.islower():  # the common case: self, return, value
-            return (run,) if _MIN_LEN <= len(run) <= _MAX_LEN else ()
-        parts = _SUB_RE.findall(run)
-    else:  # non-ASCII words: no case splitting, just underscores
-        parts = [p for p in run.split("_") if p]
-    lowered = [p.lower() for p in parts]
-    out = [p for p in lowered if _MIN_LEN <= len(p) <= _MAX_LEN]
-    if len(parts) >= 2:
-        whole = "".join(lowered)
-        if len(whole) <= _MAX_LEN:
-            out.append(whole)
-    return tuple(out)
-
-
-def code_tokens(text: str) -> list[str]:
-    """Identifier-aware tokens: sub-words of every identifier plus its joined form.
-
-    ``getUserName`` / ``get_user_name`` / ``GetUserName`` -> get, user, name, getusername;
-    ``HTTPServer`` -> http, server, httpserver; ``utf8Decode`` -> utf8, decode, utf8decode;
-    ``URLs`` -> urls. Letters keep their trailing digits (utf8, sha256, int64) because that is
-    how people type them. Tokens shorter than 2 or longer than 64 characters are dropped.
-    Punctuation separates tokens, so ``get-user-name`` yields get, user, name.
-    """
-    out: list[str] = []
-    cache = _run_cache
-    for run in _RUN_RE.findall(text):
-        toks = cache.get(run)
-        if toks is None:
-            toks = _split_run(run)
-            if len(cache) >= _CACHE_MAX:
-                cache.clear()
-            cache[run] = toks
-        out.extend(toks)
-    return out
-
-
-# Only words that carry no meaning in a natural-language question about code. Programming
-# words (if, for, not, while, return, class, new, get, set, null) are deliberately kept.
-_STOP_WORDS_TEXT = """
-a an the this that these those of to in on at by from into onto about with without
-and or but is are was were be been being am it its do does did done can could
-should would will shall may might must how what where which who whom whose why when
-there here their them they then than so such any some all each me my mine we our ours
-you your yours he she his her him us also just very too please find show tell give
-"""
-STOP_WORDS: frozenset[str] = frozenset(_STOP_WORDS_TEXT.split())
-
-
-def plain_tokens(text: str) -> list[str]:
-    """Ablation baseline: lowercase word runs, no identifier splitting (a generic text engine)."""
-    return [w.lower() for w in _RUN_RE.findall(text) if _MIN_LEN <= len(w) <= _MAX_LEN]
-
-
-TOKENIZERS = {"code": code_tokens, "plain": plain_tokens}
-
-
-def query_tokens(text: str, tokenize=code_tokens) -> list[str]:
-    """``code_tokens`` minus English stop words, de-duplicated in first-seen order.
-
-    If the query consists only of stop words (e.g. ``this``, a JavaScript keyword) they are
-    kept: an all-stop-word query still means something to the user.
-    """
-    toks = list(dict.fromkeys(tokenize(text)))
-    kept = [t for t in toks if t not in STOP_WORDS]
-    return kept or toks
-
-
-def _meta_text(doc: KeywordDoc, tokenize=code_tokens) -> str:
-    return " ".join(tokenize(f"{doc.path} {doc.symbol} {doc.context}"))
-
-
 # --------------------------------------------------------------------------- index
-
-
-def _analyzer() -> tantivy.TextAnalyzer:
-    return (
-        TextAnalyzerBuilder(Tokenizer.whitespace())
-        .filter(Filter.lowercase())
-        .filter(Filter.stemmer("english"))
-        .build()
-    )
 
 
 def _schema() -> tantivy.Schema:
@@ -194,7 +100,7 @@ class TantivyKeywordIndex(KeywordIndex):
         self._tokenize = TOKENIZERS[tokenizer]
         self.writer_threads = max(1, min(writer_threads, os.cpu_count() or 1))
         self._schema = _schema()
-        self._analyzer = _analyzer()
+        self._analyzer = analyzer()
         self._lock = threading.Lock()  # guards the writer
         self._writer: tantivy.IndexWriter | None = None
         self._closed = False
@@ -304,7 +210,7 @@ class TantivyKeywordIndex(KeywordIndex):
             doc.add_integer("id", int(d.id))
             doc.add_text("path", d.path)
             doc.add_text("body", " ".join(self._tokenize(d.content)))
-            doc.add_text("meta", _meta_text(d, self._tokenize))
+            doc.add_text("meta", meta_text(d, self._tokenize))
             prepared.append(doc)
         with self._lock:
             writer = self._get_writer()

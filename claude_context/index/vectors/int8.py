@@ -48,9 +48,9 @@ import numpy as np
 
 from claude_context.index.base import Hit, VectorIndex
 from claude_context.index.files import atomic_write_json, crc32_of, fsync_dir, write_replace
-from claude_context.index.rows import ROW_DTYPE, SIDECAR_FILE, F16Rows, RowBacked, rows_name
-from claude_context.index.slots import SlotMap, dedupe_last, found, top_k
-from claude_context.index.vecutil import RWLock, as_rows, normalize
+from claude_context.index.vectors.rows import ROW_DTYPE, SIDECAR_FILE, F16Rows, RowBacked, rows_name
+from claude_context.index.vectors.slots import SlotMap, dedupe_last, found, top_k
+from claude_context.index.vectors.vecutil import RWLock, as_rows, normalize
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ class Int8VectorIndex(RowBacked, VectorIndex):
             if allowed is not None:
                 slots = np.sort(found(self._slots, np.fromiter(allowed, dtype=np.int64, count=len(allowed))))
                 if len(slots) * 4 < self._slots.n_slots:  # selective: score just those rows
-                    scores = self._score(self._codes(slots), qs) + offset
+                    scores = _score(self._codes(slots), qs, self.scan_rows) + offset
                     return self._best(q, scores, slots, k)
                 mask = np.zeros(self._slots.n_slots, np.bool_)
                 mask[slots] = True
@@ -266,12 +266,6 @@ class Int8VectorIndex(RowBacked, VectorIndex):
                 np.copyto(chunk, block[s:e], casting="unsafe")
                 np.dot(chunk, qs, out=out[base + s : base + e])
 
-    def _score(self, rows: np.ndarray, qs: np.ndarray) -> np.ndarray:
-        out = np.empty(len(rows), np.float32)
-        for s in range(0, len(rows), self.scan_rows):
-            np.dot(rows[s : s + self.scan_rows].astype(np.float32), qs, out=out[s : s + self.scan_rows])
-        return out
-
     # ---------------------------------------------------------------- introspection
 
     def resident_bytes(self) -> int:
@@ -282,10 +276,9 @@ class Int8VectorIndex(RowBacked, VectorIndex):
 
     def details(self) -> dict[str, Any]:
         """Extra facts for ``status``: whether the ranges are learned yet, and the clip rate."""
+        mode = "int8 codes + fp16 re-rank" if self.trained else f"float32 until {self.train_size} vectors"
         return {
-            "mode": "int8 codes + fp16 re-rank"
-            if self.trained
-            else f"float32 until {self.train_size} vectors",
+            "mode": mode,
             "clipped_fraction": round(self._clipped / self._encoded, 6) if self._encoded else 0.0,
             "tombstones": self._slots.n_dead,
             "oversample": self.oversample,
@@ -428,3 +421,11 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         if _pool is None or _pool._max_workers < workers:
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="int8-scan")
         return _pool
+
+
+def _score(rows: np.ndarray, qs: np.ndarray, step: int) -> np.ndarray:
+    """``rows @ qs`` in float32, ``step`` rows at a time (bounded temporary memory)."""
+    out = np.empty(len(rows), np.float32)
+    for s in range(0, len(rows), step):
+        np.dot(rows[s : s + step].astype(np.float32), qs, out=out[s : s + step])
+    return out

