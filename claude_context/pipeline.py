@@ -101,6 +101,43 @@ def _prepare_task(
     return [prepare_file(e, settings, old, force, max_file_bytes) for e, old in items]
 
 
+def _chunk_in_workers(
+    items: list[tuple[FileEntry, FileState | None]],
+    halt: Callable[[], None],
+    workers: int,
+    settings: ChunkSettings,
+    force: bool,
+    max_file_bytes: int,
+) -> Iterator[tuple[FileEntry, FileUpdate | None]]:
+    """``prepare_file`` over ``items`` in worker processes, results in order, a bounded number of
+    tasks in flight; ``halt`` raises to stop early."""
+    tasks = [items[i : i + FILES_PER_TASK] for i in range(0, len(items), FILES_PER_TASK)]
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that runs model threads
+    inflight: collections.deque[tuple[list, Future]] = collections.deque()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+
+        def submit(task: list) -> Future:
+            return pool.submit(_prepare_task, task, settings, force, max_file_bytes)
+
+        try:
+            pending = iter(tasks)
+            for task in pending:
+                inflight.append((task, submit(task)))
+                if len(inflight) >= 4 * workers:
+                    break
+            while inflight:
+                halt()
+                task, fut = inflight.popleft()
+                results = fut.result()
+                nxt = next(pending, None)
+                if nxt is not None:
+                    inflight.append((nxt, submit(nxt)))
+                yield from zip((entry for entry, _ in task), results, strict=True)
+        finally:
+            for _, fut in inflight:
+                fut.cancel()
+
+
 @dataclass(slots=True)
 class PendingChunk:
     id: int
@@ -264,7 +301,8 @@ class IndexPipeline:
         done = 0
         if self.concurrent and len(items) >= PROCESS_MIN_FILES:
             try:
-                for entry, update in self._prepared_in_workers(items):
+                chunked = _chunk_in_workers(items, self._halt, self.chunk_workers, *self._task_args())
+                for entry, update in chunked:
                     done += 1
                     yield entry, update
                 return
@@ -274,34 +312,8 @@ class IndexPipeline:
             self._halt()
             yield entry, prepare_file(entry, self.settings, old, self.force, self.max_file_bytes)
 
-    def _prepared_in_workers(
-        self, items: list[tuple[FileEntry, FileState | None]]
-    ) -> Iterator[tuple[FileEntry, FileUpdate | None]]:
-        tasks = [items[i : i + FILES_PER_TASK] for i in range(0, len(items), FILES_PER_TASK)]
-        ctx = multiprocessing.get_context("spawn")  # never fork a process that runs model threads
-        inflight: collections.deque[tuple[list, Future]] = collections.deque()
-        with ProcessPoolExecutor(max_workers=self.chunk_workers, mp_context=ctx) as pool:
-            try:
-                pending = iter(tasks)
-                for task in pending:
-                    inflight.append((task, self._submit(pool, task)))
-                    if len(inflight) >= 4 * self.chunk_workers:
-                        break
-                while inflight:
-                    self._halt()
-                    task, fut = inflight.popleft()
-                    results = fut.result()
-                    nxt = next(pending, None)
-                    if nxt is not None:
-                        inflight.append((nxt, self._submit(pool, nxt)))
-                    for (entry, _), update in zip(task, results, strict=True):
-                        yield entry, update
-            finally:
-                for _, fut in inflight:
-                    fut.cancel()
-
-    def _submit(self, pool: ProcessPoolExecutor, task: list) -> Future:
-        return pool.submit(_prepare_task, task, self.settings, self.force, self.max_file_bytes)
+    def _task_args(self) -> tuple[ChunkSettings, bool, int]:
+        return self.settings, self.force, self.max_file_bytes
 
     def _produce(self, changed: Sequence[FileEntry], states: dict[str, FileState]) -> None:
         batch: list[FileUpdate] = []

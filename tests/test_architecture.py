@@ -12,20 +12,8 @@ MAX_MODULE_LINES = 700
 MAX_FUNCTION_LINES = 80
 MAX_CLASS_LINES = 350
 
-# Deliberate exceptions, each with its reason (keep this list short and honest).
-ALLOWED = {
-    # The grammar table of 18 languages (node types per language): data, not logic; splitting it
-    # by language family would scatter one table over files without making any of them clearer.
-    ("module", "chunkers/languages.py"),
-    # One Milvus collection's whole life (connect, verify, create, write, search, stats) around
-    # shared connection state; its free functions already live in milvus_rows / milvus_server.
-    ("class", "index/remote/milvus.py:MilvusChunkIndex"),
-    # rabitqlib's IVF with a background re-clustering swap and exact re-rank: the swap replays
-    # changes into the same private state the searches read, under the same locks.
-    ("class", "index/vectors/rabitq.py:RabitqVectorIndex"),
-    # The pipeline's four stages share one set of queues, counters and a lock.
-    ("class", "pipeline.py:IndexPipeline"),
-}
+# Deliberate exceptions, each with its reason (none today: keep it that way, or say why here).
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def _modules() -> dict[str, Path]:

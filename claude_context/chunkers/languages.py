@@ -8,11 +8,35 @@ C declarators...). Node types were taken from parsing samples with tree-sitter-l
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, Protocol
+from typing import Any
+
+from .javascript import _JS_COMMON, _JS_DEFS, _JS_HOOKS, _TS_DEFS, _TS_HOOKS
+from .spec import (
+    CLASS_LIKE,
+    DEFAULT,
+    TRANSPARENT,
+    Classifier,
+    ClassifyResult,
+    Def,
+    Hook,
+    LangSpec,
+    clean_name,
+    generic_def,
+    make_def,
+    text_of,
+)
+
+__all__ = [
+    "CLASS_LIKE",
+    "DEFAULT",
+    "SPECS",
+    "TRANSPARENT",
+    "ClassifyResult",
+    "Def",
+    "LangSpec",
+    "detect_language",
+]
 
 # --------------------------------------------------------------------------- detection
 
@@ -86,304 +110,6 @@ def detect_language(path: str) -> str | None:
     suffix = PurePosixPath(lower).suffix
     return _EXTENSIONS.get(suffix) if suffix else None
 
-
-# --------------------------------------------------------------------------- definitions
-
-
-@dataclass(slots=True)
-class Def:
-    """A definition found among a container's children.
-
-    ``node`` is the whole span (with wrappers such as decorators or ``export``), ``core`` the
-    definition proper (signature, body), ``body`` the node whose children are its members.
-    """
-
-    node: Any
-    core: Any
-    kind: str
-    name: str
-    body: Any = None
-    always_split: bool = False  # namespaces: members are always their own chunks
-    name_byte: int = -1  # where the name starts, to find the signature line
-    start: int = 0  # line span, filled in by the engine
-    end: int = 0
-
-
-TRANSPARENT = object()  # hook result: scan this node's children as if they were siblings
-DEFAULT = object()  # hook result: fall back to the generic table lookup
-
-ClassifyResult = Def | object | None
-
-
-class Classifier(Protocol):
-    spec: LangSpec
-
-    def classify(self, node: Any) -> ClassifyResult: ...
-
-
-Hook = Callable[[Any, Classifier], ClassifyResult]
-
-# Kinds whose function members are methods.
-CLASS_LIKE = frozenset({"class", "struct", "interface", "trait", "impl", "enum"})
-
-
-@dataclass(frozen=True, slots=True)
-class LangSpec:
-    grammar: str
-    defs: Mapping[str, str]  # node type -> kind
-    wrappers: frozenset[str] = frozenset()  # node holds one definition (decorators, export, template)
-    transparent: frozenset[str] = frozenset()  # children are scanned at the parent's level
-    body_types: frozenset[str] = frozenset()  # member containers when there is no "body" field
-    name_types: frozenset[str] = frozenset()  # name child types when there is no "name" field
-    attach_types: frozenset[str] = frozenset()  # sibling nodes glued to the next definition
-    line_comments: tuple[str, ...] = ("//",)  # line prefixes glued to the next definition
-    block_comment: tuple[str, str] | None = ("/*", "*/")
-    hooks: Mapping[str, Hook] = field(default_factory=dict)
-
-
-def text_of(node: Any) -> str:
-    raw = node.text if node is not None else None
-    return raw.decode("utf-8", "replace") if raw else ""
-
-
-_GENERIC_RE = re.compile(r"<[^<>]*>|\[[^\[\]]*\]")
-_SPACE_RE = re.compile(r"\s+")
-
-
-def clean_name(raw: str) -> str:
-    """Turn a name as written into a symbol path part: no generics, no spaces, ``::`` -> ``.``."""
-    name = _SPACE_RE.sub("", raw)
-    if "operator" not in name:
-        prev = None
-        while prev != name and ("<" in name or "[" in name):
-            prev, name = name, _GENERIC_RE.sub("", name)
-    name = name.replace("::", ".").replace("\\", ".").replace(":", ".").replace("->", ".")
-    return name.strip(".'\"`")
-
-
-def make_def(
-    node: Any,
-    core: Any,
-    kind: str,
-    name: Any,
-    body: Any = None,
-    *,
-    always_split: bool = False,
-) -> Def:
-    """Build a Def; ``name`` is a node (its text is cleaned) or a ready string."""
-    if isinstance(name, str) or name is None:
-        return Def(node, core, kind, name or "", body, always_split)
-    return Def(node, core, kind, clean_name(text_of(name)), body, always_split, name.start_byte)
-
-
-def generic_def(node: Any, spec: LangSpec, kind: str) -> Def:
-    name = node.child_by_field_name("name")
-    if name is None and spec.name_types:
-        name = next((c for c in node.named_children if c.type in spec.name_types), None)
-    body = node.child_by_field_name("body")
-    if body is None and spec.body_types:
-        body = next((c for c in node.named_children if c.type in spec.body_types), None)
-    if name is None and kind != "namespace":  # an unnamed namespace adds nothing to symbol paths
-        name = "<anonymous>"
-    return make_def(node, node, kind, name, body, always_split=kind == "namespace")
-
-
-# --------------------------------------------------------------------------- hooks: JS / TS
-
-_JS_FUNCS = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
-_JS_CLASSES = frozenset({"class", "class_expression"})
-_JS_UNWRAP = frozenset({"parenthesized_expression", "as_expression", "satisfies_expression"})
-
-
-def _js_unwrap(value: Any) -> Any:
-    while value is not None:
-        if value.type == "assignment_expression":  # var proto = module.exports = function () {}
-            value = value.child_by_field_name("right")
-        elif value.type in _JS_UNWRAP and value.named_children:
-            value = value.named_children[0]
-        else:
-            return value
-    return None
-
-
-def _js_has_functions(obj: Any) -> bool:
-    for member in obj.named_children:
-        if member.type == "method_definition":
-            return True
-        if member.type == "pair":
-            value = _js_unwrap(member.child_by_field_name("value"))
-            if value is not None and (
-                value.type in _JS_FUNCS or (value.type == "object" and _js_has_functions(value))
-            ):
-                return True
-    return False
-
-
-def _js_value_def(value: Any, outer: Any, name: Any, func_kind: str = "function") -> Def | None:
-    """A definition when ``name = value`` binds a function, a class or an object of functions."""
-    value = _js_unwrap(value)
-    if value is None:
-        return None
-    t = value.type
-    if t in _JS_FUNCS:
-        return make_def(outer, value, func_kind, name, value.child_by_field_name("body"))
-    if t in _JS_CLASSES:
-        return make_def(outer, value, "class", name, value.child_by_field_name("body"))
-    if t == "object" and _js_has_functions(value):
-        return make_def(outer, value, "namespace", name, value)
-    if t == "call_expression":  # React.memo(() => ...), debounce(function () {...}, 50)
-        args = value.child_by_field_name("arguments")
-        if args is not None and any(a.type in _JS_FUNCS for a in args.named_children):
-            return make_def(outer, value, func_kind, name)
-    return None
-
-
-def _js_declaration(node: Any, c: Classifier) -> ClassifyResult:
-    """``const foo = () => {}``, ``let Foo = class {}``, ``var proto = module.exports = function() {}``."""
-    for decl in node.named_children:
-        if decl.type != "variable_declarator":
-            continue
-        name = decl.child_by_field_name("name")
-        value = decl.child_by_field_name("value")
-        if name is not None and value is not None and name.type == "identifier":
-            found = _js_value_def(value, node, name)
-            if found is not None:
-                return found
-    return None
-
-
-def _js_target_name(left: Any) -> str:
-    """Assignment target as a symbol: ``res.send``, ``exports.foo`` (``module.exports`` -> ``exports``)."""
-    name = _SPACE_RE.sub("", text_of(left))
-    if name == "module.exports" or name.startswith("module.exports."):
-        name = name[len("module.") :]
-    return name
-
-
-_JS_IDENTIFIER_RE = re.compile(r"[A-Za-z_$][\w$]*")
-
-
-def _js_call_with_function(node: Any, call: Any) -> Def | None:
-    """``defineGetter(req, 'ip', function ip() {...})`` -> ``ip``; ``describe('parser', () => {})``
-    -> ``parser``. Calls passing an unnamed function and no identifier-like string stay module code."""
-    args = call.child_by_field_name("arguments")
-    if args is None:
-        return None
-    func = next((a for a in args.named_children if a.type in _JS_FUNCS), None)
-    if func is None:
-        return None
-    name = func.child_by_field_name("name")
-    if name is None:
-        for arg in args.named_children:
-            if arg.type == "string" and _JS_IDENTIFIER_RE.fullmatch(text_of(arg)[1:-1]):
-                name = arg
-                break
-        else:
-            return None
-    return make_def(node, func, "function", name, func.child_by_field_name("body"))
-
-
-def _js_expression(node: Any, c: Classifier) -> ClassifyResult:
-    """``res.send = function send() {}``, ``exports.x = ...``, a call passing a named function;
-    TS ``namespace X {}``."""
-    inner = node.named_children[0] if node.named_children else None
-    if inner is None:
-        return None
-    if inner.type in ("internal_module", "module"):
-        found = c.classify(inner)
-        if isinstance(found, Def):
-            found.node = node
-        return found
-    if inner.type == "call_expression":
-        return _js_call_with_function(node, inner)
-    if inner.type != "assignment_expression":
-        return None
-    left = inner.child_by_field_name("left")
-    if left is None or left.type not in ("member_expression", "identifier"):
-        return None
-    found = _js_value_def(inner.child_by_field_name("right"), node, _js_target_name(left))
-    if found is not None:
-        found.name_byte = left.start_byte
-    return found
-
-
-def _js_export(node: Any, c: Classifier) -> ClassifyResult:
-    decl = node.child_by_field_name("declaration")
-    if decl is not None:
-        found = c.classify(decl)
-        if isinstance(found, Def):
-            found.node = node
-            return found
-        return None
-    value = node.child_by_field_name("value")
-    if value is not None:
-        found = _js_value_def(value, node, "default")
-        if found is not None:
-            found.name_byte = value.start_byte
-        return found
-    return None
-
-
-def _js_pair(node: Any, c: Classifier) -> ClassifyResult:
-    """Object literal member ``key: function () {}`` (members matter when a big object is split)."""
-    key = node.child_by_field_name("key")
-    value = node.child_by_field_name("value")
-    if key is None or value is None:
-        return None
-    return _js_value_def(value, node, key, "method")
-
-
-def _js_field(node: Any, c: Classifier) -> ClassifyResult:
-    """Class field holding a function: ``handleClick = () => {}``."""
-    name = node.child_by_field_name("name") or node.child_by_field_name("property")
-    value = node.child_by_field_name("value")
-    if name is None or value is None:
-        return None
-    value = _js_unwrap(value)
-    if value is None or value.type not in _JS_FUNCS:
-        return None
-    return make_def(node, value, "method", name, value.child_by_field_name("body"))
-
-
-def _ts_module(node: Any, c: Classifier) -> ClassifyResult:
-    return make_def(
-        node, node, "namespace", node.child_by_field_name("name"), node.child_by_field_name("body"),
-        always_split=True,
-    )  # fmt: skip
-
-
-_JS_DEFS = {
-    "function_declaration": "function",
-    "generator_function_declaration": "function",
-    "class_declaration": "class",
-    "method_definition": "method",
-}
-_TS_DEFS = {
-    **_JS_DEFS,
-    "function_signature": "function",
-    "abstract_class_declaration": "class",
-    "interface_declaration": "interface",
-    "type_alias_declaration": "type",
-    "enum_declaration": "enum",
-    "method_signature": "method",
-    "abstract_method_signature": "method",
-}
-_JS_HOOKS: dict[str, Hook] = {
-    "lexical_declaration": _js_declaration,
-    "variable_declaration": _js_declaration,
-    "expression_statement": _js_expression,
-    "export_statement": _js_export,
-    "pair": _js_pair,
-    "field_definition": _js_field,
-    "public_field_definition": _js_field,
-}
-_TS_HOOKS: dict[str, Hook] = {**_JS_HOOKS, "internal_module": _ts_module, "module": _ts_module}
-_JS_COMMON: dict[str, Any] = {
-    "wrappers": frozenset({"ambient_declaration"}),
-    "transparent": frozenset({"ERROR"}),
-    "attach_types": frozenset({"comment", "decorator"}),
-    "line_comments": ("//", "@"),
-}
 
 # --------------------------------------------------------------------------- hooks: others
 

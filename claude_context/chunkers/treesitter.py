@@ -1,4 +1,4 @@
-"""Generic tree-sitter chunker driven by the ``LangSpec`` tables in ``languages.py``.
+"""Generic tree-sitter chunker driven by the ``LangSpec`` tables in ``languages.py`` (types in ``spec.py``).
 
 Only the top-level children of the file (and of the bodies of definitions that must be split)
 are visited, never the whole tree, so the cost is dominated by the C parser. Lines are the unit
@@ -18,7 +18,7 @@ from typing import Any
 from tree_sitter import Parser
 from tree_sitter_language_pack import get_parser
 
-from .languages import CLASS_LIKE, DEFAULT, TRANSPARENT, ClassifyResult, Def, LangSpec, generic_def
+from .spec import CLASS_LIKE, DEFAULT, TRANSPARENT, ClassifyResult, Def, LangSpec, generic_def
 from .text import Lines, Piece, windows
 
 _local = threading.local()
