@@ -1,6 +1,6 @@
 """Every error a user (or an agent) can act on: one base class, shown as one line.
 
-The CLI (``cli._run``) and the MCP server (``mcp_server.server.tool_errors``) each map
+The CLI (``cli.commands._run``) and the MCP server (``mcp_server.server.tool_errors``) each map
 ``ClaudeContextError`` to their error form in one place; anything else is a bug and keeps its
 traceback. Kept free of imports so every layer can raise these.
 """

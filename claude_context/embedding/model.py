@@ -297,7 +297,13 @@ def ensure_export(
 
 def _export(folder: Path, want: dict, source: str, backend: str, arch: str | None, threads: int) -> dict:
     t0 = time.perf_counter()
-    log.warning("building the %s model for %s once (cached in %s)", backend, want["source"], folder)
+    # One line the first `index` of a home shows (stderr / the server log), so the wait is explained.
+    log.warning(
+        "preparing the embedding model for this CPU (one time, about 10-30 s): %s export of %s, cached in %s",
+        backend + (f" {arch}" if arch else ""),
+        Path(want["source"]).name,
+        folder,
+    )
     _quiet_hf()
     from sentence_transformers import SentenceTransformer
 

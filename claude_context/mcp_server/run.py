@@ -57,6 +57,18 @@ def _start_watcher(engine):
         return None
 
 
+def _start_endpoint(engine):
+    """Let ``claude-context search`` / ``status`` of this home answer through this server's warm
+    engine (``claude_context.fastpath``); the server works without it."""
+    from claude_context.fastpath import Endpoint
+
+    try:
+        return Endpoint(engine).start()
+    except OSError as exc:
+        log.warning("no fast path for the CLI: %s", exc)
+        return None
+
+
 def serve(
     transport: str = "stdio",
     host: str = "127.0.0.1",
@@ -102,6 +114,7 @@ def serve(
     if warm_up:
         threading.Thread(target=_warm_up, args=(engine,), name="warm-up", daemon=True).start()
     watcher = _start_watcher(engine) if (engine.config.watch if watch is None else watch) else None
+    endpoint = _start_endpoint(engine)
     try:
         if transport == "stdio":
             server.run("stdio")
@@ -116,6 +129,8 @@ def serve(
             )
             server.run("streamable-http", host=host, port=port, transport_security=security)
     finally:
+        if endpoint is not None:
+            endpoint.stop()
         if watcher is not None:
             watcher.stop()  # saves vector indexes that watch-mode updates left unsaved
         engine.close()

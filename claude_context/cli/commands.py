@@ -6,18 +6,16 @@ import contextlib
 import json
 import os
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from claude_context import __version__
+from claude_context.cli.output import err, out, print_error, print_list, print_search, print_statuses
 from claude_context.config import MAX_LIMIT, Config, load_config
 from claude_context.errors import ClaudeContextError
-from claude_context.reports import human_bytes, semantic_note
 
 app = typer.Typer(
     add_completion=False,
@@ -25,8 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Local semantic code search: index a repository, then search it in natural language.",
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
 
 PathArg = Annotated[Path, typer.Argument(help="Root folder of the codebase (or a folder inside it).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (see README).")]
@@ -41,7 +37,7 @@ DeviceOpt = Annotated[str | None, typer.Option(help="Model device: auto, cpu, cu
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)  # one line, whatever the width
+    print_error(message)
     return typer.Exit(code)
 
 
@@ -68,10 +64,6 @@ def _run(fn):
         raise _fail(str(exc), exc.exit_code) from None
     except KeyboardInterrupt:
         raise _fail("interrupted", 130) from None
-
-
-def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "never"
 
 
 def _duration(seconds: float | None) -> str:
@@ -218,40 +210,42 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search an indexed codebase."""
-    from claude_context.records import SearchFilter
-
     cfg = _config()
-    engine = _engine(cfg)
-    filters = SearchFilter(
+    filters = dict(
         extensions=list(ext or []),
         include_globs=list(include or []),
         exclude_globs=list(exclude or []),
         languages=list(language or []),
     )
-    resp = _run(lambda: engine.search(path, query, limit=limit, mode=mode, filters=filters))
-    if as_json:
-        out.print_json(json.dumps(resp.to_dict()))
-        return
-    if resp.partial:
-        out.print("[yellow]note: indexing is still running; results cover what is indexed so far[/yellow]")
-    if resp.semantic_coverage < 1.0:
-        out.print(f"[yellow]note: {escape(semantic_note(resp.semantic_coverage))}[/yellow]")
-    if not resp.results:
-        out.print(f"no results{': ' + resp.note if resp.note else ''}")
-    for i, r in enumerate(resp.results, 1):
-        symbol = f"  [cyan]{escape(r.symbol)}[/cyan]" if r.symbol else ""
-        out.print(
-            f"[bold]{i}. {escape(r.path)}:{r.start_line}-{r.end_line}[/bold]{symbol}  "
-            f"({r.kind}, {r.language})  score {r.score:.4f}"
+    resp = _served_search(cfg, path, query, limit, mode, filters)
+    if resp is None:
+        from claude_context.records import SearchFilter
+
+        engine = _engine(cfg)
+        resp = _run(
+            lambda: engine.search(path, query, limit=limit, mode=mode, filters=SearchFilter(**filters))
         )
-        body = r.content.split("\n")
-        shown = body if lines <= 0 else body[:lines]
-        width = len(str(r.start_line + len(shown)))
-        for n, line in enumerate(shown, r.start_line):
-            out.print(f"  [dim]{n:>{width}}[/dim] {escape(line)}")
-        if len(shown) < len(body):
-            out.print(f"  [dim]... {len(body) - len(shown)} more lines[/dim]")
-    out.print(f"[dim]{len(resp.results)} results in {resp.took_ms:.0f} ms ({resp.mode})[/dim]")
+    print_search(resp, lines, as_json)
+
+
+def _served_search(cfg: Config, path: Path, query: str, limit: int, mode: str | None, filters: dict):
+    """The answer of a running server or watcher of this home (``fastpath``), None if there is none."""
+    from claude_context import fastpath
+
+    body = dict(path=fastpath.absolute(path), query=query, limit=limit, mode=mode, filters=filters)
+    return _run(lambda: fastpath.search(cfg, body))
+
+
+def _statuses(path: Path | None) -> list:
+    """Status of ``path`` (or of every codebase), from a running server if there is one."""
+    from claude_context import fastpath
+
+    cfg = _config()
+    served = _run(lambda: fastpath.statuses(cfg, fastpath.absolute(path) if path else None))
+    if served is not None:
+        return served
+    engine = _engine(cfg)
+    return _run(lambda: [engine.status(path)] if path is not None else engine.list_codebases())
 
 
 @app.command()
@@ -260,66 +254,15 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the index status of one codebase (or all)."""
-    engine = _engine(_config())
-    statuses = _run(lambda: [engine.status(path)] if path is not None else engine.list_codebases())
-    if as_json:
-        data = [s.to_dict() for s in statuses]
-        out.print_json(json.dumps(data[0] if path is not None else data))
-        return
-    if not statuses:
-        out.print("no codebases indexed yet")
-    for s in statuses:
-        out.print(f"[bold]{escape(s.root)}[/bold]: {s.status}")
-        if s.status == "not_indexed":
-            continue
-        if s.status == "indexing":
-            out.print(
-                f"  progress: {s.percent:.1f}% ({s.files_done}/{s.files_total} files, {s.chunks_done} chunks)"
-            )
-        if s.error:
-            out.print(f"  [red]error:[/red] {escape(s.error)}")
-        out.print(f"  files: {s.files} indexed, {s.skipped_files} skipped; chunks: {s.chunks}")
-        out.print(
-            f"  last indexed: {_when(s.last_indexed_at)}; model: {s.model}; "
-            f"on disk: {human_bytes(s.size_bytes)}"
-        )
-        who = f" (pid {s.watcher_pid})" if s.watcher_pid else ""
-        why = f": {escape(s.watcher_message)}" if s.watcher_message else ""
-        state = s.watcher if s.watcher != "off" else "off (no live watcher)"
-        color = "red" if s.watcher == "error" else "yellow" if s.watcher == "polling" else ""
-        state = f"[{color}]{state}[/{color}]" if color else state
-        out.print(f"  watcher: {state}{who}{why}; last change applied: {_when(s.last_change_at)}")
-        if s.index:
-            out.print(
-                f"  vector index: {s.index.get('vector_index')}, {s.index.get('vectors')} vectors, "
-                f"{human_bytes(int(s.index.get('vector_index_bytes', 0) or 0))} resident"
-            )
-            details = s.index.get("vector_index_details")
-            if isinstance(details, dict) and details.get("mode"):
-                out.print(f"  vector search: {escape(str(details['mode']))}")
-            if s.index.get("store") == "milvus":
-                if s.index.get("available"):
-                    where = f"{s.index.get('server')} at {s.index.get('uri')}"
-                    out.print(f"  store: {escape(where)}, collection {s.index.get('collection')}")
-                else:
-                    out.print(f"  store: [red]unavailable[/red]: {escape(str(s.index.get('error')))}")
+    statuses = _statuses(path)
+    print_statuses(statuses, path is not None, as_json)
 
 
 @app.command("list")
 def list_(as_json: JsonOpt = False) -> None:
     """List every indexed codebase."""
-    engine = _engine(_config())
-    statuses = _run(engine.list_codebases)
-    if as_json:
-        out.print_json(json.dumps([s.to_dict() for s in statuses]))
-        return
-    if not statuses:
-        out.print("no codebases indexed yet")
-    for s in statuses:
-        out.print(
-            f"{escape(s.root)}  {s.status}  {s.files} files  {s.chunks} chunks  "
-            f"{human_bytes(s.size_bytes)}  last indexed {_when(s.last_indexed_at)}"
-        )
+    statuses = _statuses(None)
+    print_list(statuses, as_json)
 
 
 @app.command()
@@ -460,6 +403,7 @@ def watch(
     with contextlib.suppress(AttributeError, ValueError):  # no SIGUSR1 on Windows
         faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: where is it stuck?
     service.start()
+    endpoint = _endpoint(engine)  # `claude-context search` / `status` answer through this process
     if not quiet and not as_json:
         err.print(f"watching {', '.join(escape(str(r)) for r in roots)} (Ctrl-C to stop)")
     try:
@@ -470,13 +414,18 @@ def watch(
     finally:
         # a second Ctrl-C while stopping quits at once (unsaved vectors are rebuilt next start)
         signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+        if endpoint is not None:
+            endpoint.stop()
         service.stop()  # saves the vector indexes the updates left unsaved
         engine.close()
 
 
-def main() -> None:
-    app()
+def _endpoint(engine):
+    """Offer the CLI fast path (``fastpath.Endpoint``); None if it cannot start (nothing breaks)."""
+    from claude_context.fastpath import Endpoint
 
-
-if __name__ == "__main__":
-    main()
+    try:
+        return Endpoint(engine).start()
+    except OSError as exc:
+        err.print(f"[yellow]note: no fast path for the CLI: {escape(str(exc))}[/yellow]")
+        return None
