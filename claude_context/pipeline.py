@@ -3,7 +3,7 @@
 Three stages run at once (a worker process and three threads), joined by bounded queues:
 
 1. **Chunk** (a worker process when many files changed, so the GIL never makes the chunker and the
-   model take turns): read and tree-sitter-chunk each changed file, in discovery order.
+   model take turns): read and tree-sitter-chunk each changed file, source first (``embed_rank``).
 2. **Stage** (thread): per ~256 chunks, one SQLite transaction writes the rows and the keyword
    index takes them, so the whole tree is keyword-searchable within seconds. Chunks whose vectors
    are in the embedding cache get them at once; the rest are recorded as *pending* and queued.
@@ -25,6 +25,7 @@ import dataclasses
 import logging
 import multiprocessing
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +41,7 @@ from claude_context.errors import IndexCancelled
 from claude_context.index.truth.metadata import FileState
 from claude_context.index.truth.store import CodebaseStore, FileUpdate
 from claude_context.records import FileEntry, sha
+from claude_context.search.ranking import is_test_path
 from claude_context.settings import ChunkSettings
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,26 @@ PERSIST_EVERY_S = 60.0  # durable save of the vector index during long runs
 COMMIT_EVERY_S = 1.0  # keyword-index commits while staging (one per batch cost ~60% of staging)
 FILL_COMMIT_EVERY_S = 5.0  # commits while only vectors change (local vectors are live at once)
 HEAD_START_S = 30.0  # the model waits at most this long for staging to finish before it embeds
+
+
+# Files that answer an agent's first questions best get their vectors first (and are chunked
+# first): source code, then documentation, then examples/benchmarks/vendored copies, then tests
+# (ranking demotes tests anyway). Keyword staging of a whole tree takes seconds; the vectors take
+# minutes, so this order decides which part of the tree is semantic early on.
+_AUX_DIR = re.compile(
+    r"(^|/)(examples?|samples?|demos?|benchmarks?|bench|vendor|third_party|fixtures?)/", re.IGNORECASE
+)
+_DOC_EXT = (".md", ".mdx", ".rst", ".txt", ".adoc")
+
+
+def embed_rank(entry: FileEntry) -> int:
+    """0 source, 1 docs, 2 examples and other auxiliary code, 3 tests (lower is embedded first)."""
+    path = entry.path
+    if is_test_path(path):
+        return 3
+    if _AUX_DIR.search(path):
+        return 2
+    return 1 if path.lower().endswith(_DOC_EXT) or path.startswith(("docs/", "doc/")) else 0
 
 
 def prepare_file(
@@ -224,6 +246,7 @@ class IndexPipeline:
         """Index ``changed`` files and drop ``deleted`` ones; returns when every vector is in."""
         if deleted:
             self.store.apply(list(deleted), [], {})
+        changed = sorted(changed, key=embed_rank)  # stable: discovery order within each rank
         if not self.concurrent:
             self._produce(changed, states)
             self._check()

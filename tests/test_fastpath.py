@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import wait_for
 
+SERVE = (sys.executable, "-m", "claude_context.cli", "serve", "--transport", "http")
 HEAVY = ("torch", "sentence_transformers", "onnxruntime", "transformers", "optimum")
 
 # Runs the CLI exactly as the console script does, then reports which heavy modules it imported.
@@ -28,10 +28,10 @@ try:
     main()
 except SystemExit as exc:
     code = exc.code or 0
-heavy = sorted(m for m in %r if m in sys.modules)
+heavy = sorted(m for m in MODULES if m in sys.modules)
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 sys.exit(code)
-""" % (HEAVY,)
+""".replace("MODULES", repr(HEAVY))
 
 
 def cli(home: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
@@ -85,8 +85,7 @@ def _strip(out: str) -> dict:
 def test_cli_answers_through_a_running_server(indexed: Path, home: Path, tmp_path: Path) -> None:
     log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - the child owns it
     server = subprocess.Popen(
-        [sys.executable, "-m", "claude_context.cli", "serve", "--transport", "http"]
-        + ["--port", str(_free_port()), "--no-watch"],
+        [*SERVE, "--port", str(_free_port()), "--no-watch"],
         env=dict(os.environ, CLAUDE_CONTEXT_HOME=str(home)),
         stdin=subprocess.DEVNULL,
         stdout=log,

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Time to quality on a cold index: how good are the answers 2, 5, 10, 30 s after indexing starts?
+
+For each agent set (``SET/corpus`` + ``SET/queries.jsonl``, e.g. /work/eval/agent/*) on a fresh
+``CLAUDE_CONTEXT_HOME``: the engine starts indexing in a background job, in this process (exactly
+what the MCP server's ``index_codebase`` does: ``Engine.start_index``; the server answers
+``search_code`` with ``Engine.search`` in the same process, so searches compete with indexing for
+the cores as they do there). At each checkpoint every query of the set is asked with the shipped
+defaults (``limit`` 10, the default mode) and scored; once more when indexing completes.
+
+Metric: NDCG@10 exactly as ``shared/eval/agent_score.py`` scores it (semble's benchmark: binary
+gains per target file or span, first covering rank, ideal DCG over min(10, targets in corpus));
+its functions are copied below unchanged in behaviour.
+
+usage: python bench/ttq_bench.py [SET_DIR ...] [--checkpoints 2,5,10,30] [--cold-models]
+           [--also keyword] [--out FILE.json] [--details FILE.jsonl]
+  SET_DIR        default: every set in /work/eval/agent (or $CC_AGENT_SETS)
+  --also MODES   also ask in these modes at each checkpoint (e.g. keyword: what keywords alone give)
+  --cold-models  a fresh model cache per set too (each set pays the one-time ONNX export, as the
+                 very first index of a new machine does); default: one model cache shared by the
+                 sets, built before the first (its build time is reported as export_s)
+Prints one JSON object: per set the curve (t, when the batch ran, NDCG@10, semantic coverage,
+files keyword-searchable), the mean curve over sets, and each set's index time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_SETS = Path(os.environ.get("CC_AGENT_SETS", "/work/eval/agent"))
+
+
+# -- scoring: shared/eval/agent_score.py (semble's benchmark metric), same behaviour ---------------
+def norm(p: str, root: str) -> str:
+    r = str(root).rstrip("/") + "/"
+    return p[len(r) :] if p.startswith(r) else p.removeprefix("./")
+
+
+def semble_match(a: str, b: str) -> bool:
+    a, b = a.replace("\\", "/"), b.replace("\\", "/")
+    return a == b or a.endswith("/" + b) or b.endswith("/" + a)
+
+
+def covers(res: dict, t: dict) -> bool:
+    if not semble_match(res["path"], t["orig"]) and not semble_match(res["path"], t["path"]):
+        return False
+    if "start" not in t or res.get("start") is None:
+        return True
+    end = res.get("end") if res.get("end") is not None else res["start"]
+    return not (end < t["start"] or res["start"] > t["end"])
+
+
+def dcg(rels: list[int]) -> float:
+    return sum(r / math.log2(i + 2) for i, r in enumerate(rels))
+
+
+def ndcg(ranks: list[int], n_rel: int, k: int) -> float:
+    if n_rel == 0:
+        return 0.0
+    rels = [0] * k
+    for r in ranks:
+        if 1 <= r <= k:
+            rels[r - 1] = 1
+    return dcg(rels) / dcg([1] * min(k, n_rel))
+
+
+def score(qs: list[dict], results: list[list[dict]], root: str, k: int = 10) -> tuple[float, list[dict]]:
+    per = []
+    for q, res in zip(qs, results, strict=True):
+        res = [dict(r, path=norm(r["path"], root)) for r in res[:k] if r.get("path")]
+        ranks = []
+        for t in q["targets"]:
+            r = next((i for i, x in enumerate(res, 1) if covers(x, t)), None)
+            if r is not None:
+                ranks.append(r)
+        n_rel = sum(1 for t in q["targets"] if t["in_corpus"])
+        per.append({"q": q["q"], "category": q["category"], "ndcg": ndcg(ranks, n_rel, k), "ranks": ranks})
+    return statistics.mean(p["ndcg"] for p in per), per
+
+
+# -- the run ---------------------------------------------------------------------------------------
+def ask_all(engine, root: Path, qs: list[dict], mode: str | None) -> list[list[dict]]:
+    from claude_context.errors import ClaudeContextError
+
+    out = []
+    for q in qs:
+        try:
+            resp = engine.search(root, q["q"], limit=10, mode=mode)
+            out.append([{"path": r.path, "start": r.start_line, "end": r.end_line} for r in resp.results])
+        except ClaudeContextError:  # not indexed yet: no answer
+            out.append([])
+    return out
+
+
+def run_set(
+    set_dir: Path, checkpoints: list[float], model_cache: str, details, modes: list[str | None]
+) -> dict:
+    from claude_context.config import load_config
+    from claude_context.engine import Engine
+
+    root = (set_dir / "corpus").resolve()
+    qs = [json.loads(line) for line in (set_dir / "queries.jsonl").read_text().splitlines() if line]
+    home = tempfile.mkdtemp(prefix=f"cc-ttq-{set_dir.name}-")
+    engine = Engine(
+        load_config(
+            env={**os.environ, "CLAUDE_CONTEXT_HOME": home, "CLAUDE_CONTEXT_MODEL_CACHE": model_cache}
+        )
+    )
+    curve = []
+    t0 = time.perf_counter()
+    job, _ = engine.start_index(root)
+
+    def checkpoint(label: float | str) -> None:
+        started = time.perf_counter() - t0
+        st = engine.status(root)
+        point: dict = {"t": label, "asked_s": round(started, 2)}
+        for mode in modes:
+            mean, per = score(qs, ask_all(engine, root, qs, mode), str(root))
+            point["ndcg@10" if mode is None else f"ndcg@10_{mode}"] = round(mean, 4)
+            if details is not None:
+                for p in per:
+                    details.write(json.dumps({"set": set_dir.name, "t": label, "mode": mode, **p}) + "\n")
+        point.update(
+            answered_s=round(time.perf_counter() - t0, 2),
+            status=st.status,
+            semantic_coverage=st.semantic_coverage,
+            chunks=st.chunks,
+        )
+        curve.append(point)
+        print(json.dumps({"set": set_dir.name, **point}), file=sys.stderr, flush=True)
+
+    for t in checkpoints:
+        time.sleep(max(0.0, t - (time.perf_counter() - t0)))
+        checkpoint(t)
+    job.thread.join()
+    index_s = round(time.perf_counter() - t0, 2)
+    if job.error is not None:
+        raise job.error
+    checkpoint("done")
+    engine.close()
+    return {"set": set_dir.name, "queries": len(qs), "index_s": index_s, "curve": curve}
+
+
+def prepare_models(model_cache: str) -> float:
+    """Build the ONNX export once (what the first index of a new machine pays), timed."""
+    from claude_context.config import load_config
+    from claude_context.engine import Engine
+
+    home = tempfile.mkdtemp(prefix="cc-ttq-models-")
+    t0 = time.perf_counter()
+    engine = Engine(
+        load_config(
+            env={**os.environ, "CLAUDE_CONTEXT_HOME": home, "CLAUDE_CONTEXT_MODEL_CACHE": model_cache}
+        )
+    )
+    engine.warm_up()
+    engine.close()
+    return round(time.perf_counter() - t0, 2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("sets", nargs="*", type=Path)
+    ap.add_argument("--checkpoints", default="2,5,10,30")
+    ap.add_argument("--cold-models", action="store_true")
+    ap.add_argument(
+        "--also", default="", help="extra modes asked at each checkpoint, e.g. keyword (default: none)"
+    )
+    ap.add_argument("--out")
+    ap.add_argument("--details")
+    a = ap.parse_args()
+    sets = a.sets or sorted(p for p in DEFAULT_SETS.iterdir() if (p / "queries.jsonl").is_file())
+    checkpoints = [float(x) for x in a.checkpoints.split(",") if x.strip()]
+    modes: list[str | None] = [None, *(m.strip() for m in a.also.split(",") if m.strip())]
+    details = open(a.details, "a") if a.details else None  # noqa: SIM115
+    report: dict = {"checkpoints_s": checkpoints, "cold_models": a.cold_models, "sets": []}
+    shared = tempfile.mkdtemp(prefix="cc-ttq-model-cache-")
+    if not a.cold_models:
+        report["export_s"] = prepare_models(shared)
+    for set_dir in sets:
+        cache = tempfile.mkdtemp(prefix="cc-ttq-model-cache-") if a.cold_models else shared
+        report["sets"].append(run_set(set_dir, checkpoints, cache, details, modes))
+    labels = [*checkpoints, "done"]
+    report["mean"] = {
+        str(label): round(
+            statistics.mean(
+                next(p["ndcg@10"] for p in s["curve"] if p["t"] == label) for s in report["sets"]
+            ),
+            4,
+        )
+        for label in labels
+    }
+    report["index_s"] = {s["set"]: s["index_s"] for s in report["sets"]}
+    text = json.dumps(report, indent=2)
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
