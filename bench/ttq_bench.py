@@ -15,6 +15,7 @@ its functions are copied below unchanged in behaviour.
 usage: python bench/ttq_bench.py [SET_DIR ...] [--checkpoints 2,5,10,30] [--cold-models]
            [--also keyword] [--out FILE.json] [--details FILE.jsonl]
   SET_DIR        default: every set in /work/eval/agent (or $CC_AGENT_SETS)
+  --no-done      stop indexing after the last checkpoint (the early curve only, minutes faster)
   --also MODES   also ask in these modes at each checkpoint (e.g. keyword: what keywords alone give)
   --cold-models  a fresh model cache per set too (each set pays the one-time ONNX export, as the
                  very first index of a new machine does); default: one model cache shared by the
@@ -101,7 +102,12 @@ def ask_all(engine, root: Path, qs: list[dict], mode: str | None) -> list[list[d
 
 
 def run_set(
-    set_dir: Path, checkpoints: list[float], model_cache: str, details, modes: list[str | None]
+    set_dir: Path,
+    checkpoints: list[float],
+    model_cache: str,
+    details,
+    modes: list[str | None],
+    until_done: bool = True,
 ) -> dict:
     from claude_context.config import load_config
     from claude_context.engine import Engine
@@ -140,6 +146,9 @@ def run_set(
     for t in checkpoints:
         time.sleep(max(0.0, t - (time.perf_counter() - t0)))
         checkpoint(t)
+    if not until_done:  # the early curve only: stop the run (engine.close cancels the job)
+        engine.close()
+        return {"set": set_dir.name, "queries": len(qs), "index_s": None, "curve": curve}
     job.thread.join()
     index_s = round(time.perf_counter() - t0, 2)
     if job.error is not None:
@@ -174,6 +183,7 @@ def main() -> None:
     ap.add_argument(
         "--also", default="", help="extra modes asked at each checkpoint, e.g. keyword (default: none)"
     )
+    ap.add_argument("--no-done", action="store_true", help="stop each run after the last checkpoint")
     ap.add_argument("--out")
     ap.add_argument("--details")
     a = ap.parse_args()
@@ -187,8 +197,8 @@ def main() -> None:
         report["export_s"] = prepare_models(shared)
     for set_dir in sets:
         cache = tempfile.mkdtemp(prefix="cc-ttq-model-cache-") if a.cold_models else shared
-        report["sets"].append(run_set(set_dir, checkpoints, cache, details, modes))
-    labels = [*checkpoints, "done"]
+        report["sets"].append(run_set(set_dir, checkpoints, cache, details, modes, not a.no_done))
+    labels = [*checkpoints] if a.no_done else [*checkpoints, "done"]
     report["mean"] = {
         str(label): round(
             statistics.mean(
@@ -199,6 +209,7 @@ def main() -> None:
         for label in labels
     }
     report["index_s"] = {s["set"]: s["index_s"] for s in report["sets"]}
+    report["by_set"] = {s["set"]: {str(p["t"]): p["ndcg@10"] for p in s["curve"]} for s in report["sets"]}
     text = json.dumps(report, indent=2)
     print(text)
     if a.out:

@@ -519,7 +519,7 @@ def _status(store: CodebaseStore) -> CodebaseStatus:
         languages=store.meta.language_counts(),
     )
     st.backend = parse_model_id(meta["model_id"])[1] if meta.get("model_id") else ""
-    st.chunks_pending = store.meta.pending_count()
+    st.chunks, st.chunks_pending = store.meta.coverage_counts()
     st.semantic_coverage = round(1.0 - st.chunks_pending / st.chunks, 4) if st.chunks else 1.0
     if status == "indexing" and prog.get("eta_s") is not None:
         st.eta_s = float(prog["eta_s"])

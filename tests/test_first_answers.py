@@ -89,3 +89,17 @@ def test_partial_coverage_weighs_the_dense_ranking_by_its_coverage(engine, repo:
     )
     engine.search(repo, "parse a semantic version string", limit=3)
     assert seen and abs(seen[0].dense_weight - 0.4 * engine.config.dense_weight) < 1e-9
+
+
+def test_semantic_coverage_stays_true_while_a_cold_index_runs(cold_engine, repo: Path) -> None:
+    """Status during a first index: coverage always within [0, 1] and pending never above chunks
+    (the two counts come from one snapshot while staging writes both)."""
+    job, _ = cold_engine.start_index(repo)
+    seen = []
+    while job.running:
+        st = cold_engine.status(repo)
+        assert 0.0 <= st.semantic_coverage <= 1.0 and st.chunks_pending <= st.chunks, st
+        seen.append(st.semantic_coverage)
+    assert job.error is None
+    assert cold_engine.status(repo).semantic_coverage == 1.0
+    assert seen  # it was polled while running

@@ -299,10 +299,9 @@ def _export(folder: Path, want: dict, source: str, backend: str, arch: str | Non
     t0 = time.perf_counter()
     # One line the first `index` of a home shows (stderr / the server log), so the wait is explained.
     log.warning(
-        "preparing the embedding model for this CPU (one time, about 10-30 s): %s export of %s, cached in %s",
-        backend + (f" {arch}" if arch else ""),
-        Path(want["source"]).name,
-        folder,
+        "preparing the embedding model for this CPU (one time, about 10-30 s): building %s in %s",
+        folder.name,
+        folder.parent,
     )
     _quiet_hf()
     from sentence_transformers import SentenceTransformer

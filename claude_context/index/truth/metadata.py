@@ -280,6 +280,14 @@ class MetadataStore:
         return gen
 
     # -- chunks whose vectors are pending (see CodebaseStore.stage / fill_vectors) ---------------
+    def coverage_counts(self) -> tuple[int, int]:
+        """(chunks, chunks whose vector is pending), from one snapshot: read apart while a run
+        stages, the two could say more chunks are pending than exist."""
+        row = self._con().execute(
+            "SELECT (SELECT COUNT(*) FROM chunks), (SELECT COUNT(*) FROM pending_vectors)"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
     def pending_count(self) -> int:
         return int(self._con().execute("SELECT COUNT(*) FROM pending_vectors").fetchone()[0])
 
