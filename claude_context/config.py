@@ -84,10 +84,20 @@ class Config:
     keyword_weight: float = 0.6
     code_query_boost: float = 2.0  # keyword_weight x this when the query spells code (getX, a.b, `x`)
     symbol_boost: float = 0.0
-    doc_weight: float = 0.8
+    doc_weight: float = 0.5
     module_weight: float = 0.9
     query_adapter: bool = True  # the default model's fitted query map (claude_context/query_adapter.py)
     test_weight: float = 0.5  # tests/, x_test.go, X.spec.ts: demoted unless the query is about tests
+    # file-level and query-type evidence (claude_context/search/boosts.py; bench/README.md)
+    definition_boost: float = 3.0  # top-score share for the chunk defining a symbol the query names
+    path_boost: float = 0.0  # top-score share x share of the query's words naming file or folder
+    file_coherence: float = 0.05  # top-score share for a file's best chunk x its summed score
+    barrel_weight: float = 0.5  # __init__.py, package-info.java, index.d.ts (re-exports)
+    aside_weight: float = 0.3  # compat/, legacy/, examples/, vendor/, single_include/ copies
+    stub_weight: float = 0.7  # .d.ts declaration stubs
+    saturation_free: int = 1  # chunks of one file ranked before saturation decay starts
+    saturation_decay: float = 1.0  # multiplier per further chunk of a file already ranked
+    definition_embedded: float = 0.0  # definition_boost share for identifiers inside a sentence
     keyword_expansion: float = 0.3  # weight of joined-compound / abbreviation query terms
     keyword_tokenizer: KeywordTokenizer = "code"  # code (identifier-aware) | plain (ablation baseline)
     merge_gap: int = 15  # hits of one file at most this many lines apart become one result; -1: never

@@ -26,7 +26,12 @@ def rrf(rankings, weights=(1.0, 1.0), k: int = 60) -> list[tuple[int, float]]:
     named = list(zip(("dense", "keyword"), rankings, strict=False))
     ids = {hit.id for r in rankings for hit in r}
     settings = RankSettings(
-        fusion="rrf", rrf_k=k, dense_weight=weights[0], keyword_weight=weights[1], code_query_boost=1.0
+        fusion="rrf",
+        rrf_k=k,
+        dense_weight=weights[0],
+        keyword_weight=weights[1],
+        code_query_boost=1.0,
+        file_coherence=0.0,  # file-level evidence is a later stage (test_file_ranking.py)
     )
     return [(sc.id, score) for sc, score in fuse("q", named, rows(*ids), settings)]
 

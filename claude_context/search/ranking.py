@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from claude_context.index.base import Hit
 from claude_context.index.keyword.tokens import code_tokens
 from claude_context.index.truth.metadata import StoredChunk
+from claude_context.search import boosts
 
 DOC_KINDS = frozenset({"section", "text"})
 LAYOUT_KINDS = frozenset({"module", "namespace"})
@@ -32,9 +33,21 @@ class RankSettings:
     keyword_weight: float = 0.6
     code_query_boost: float = 2.0  # keyword weight multiplier when the query spells code (getX, a.b, `x`)
     symbol_boost: float = 0.0  # share of the top score added when the query names the symbol
-    doc_weight: float = 0.8  # multiplier for prose chunks (markdown sections, text windows)
+    doc_weight: float = 0.5  # multiplier for prose chunks (markdown sections, text windows)
     module_weight: float = 0.9  # multiplier for module-level code (imports, constants)
     test_weight: float = 0.5  # multiplier for test code, unless the query is about tests
+    # file-level and query-type evidence (search/boosts.py)
+    definition_boost: float = 3.0  # share of the top score added to a chunk defining a named symbol
+    path_boost: float = 0.0  # share of the top score x share of query words naming the file/folder
+    file_coherence: float = 0.05  # share of the top score added to a file's best chunk x file sum
+    barrel_weight: float = 0.5  # __init__.py, package-info.java, index.d.ts: re-exports
+    aside_weight: float = 0.3  # compat/, legacy/, examples/, vendor/, single_include/ copies
+    stub_weight: float = 0.7  # .d.ts declaration stubs
+    saturation_free: int = 1  # chunks of one file before saturation decay starts
+    saturation_decay: float = 1.0  # multiplier per further chunk of an already ranked file
+    definition_embedded: float = 0.0  # definition boost share for names inside a sentence
+    merge_gap: int = 15  # results.shape_results' merge gaps: saturation skips what will merge
+    top_merge_gap: int = 50
 
 
 # An identifier the user typed as code: has an inner capital or an underscore (getUserName,
@@ -122,7 +135,11 @@ def fuse(
     scores: dict[int, float] = {}
     for name, hits in rankings:
         w = weights.get(name, 1.0)
-        if name == "fused":
+        if name == "definitions":  # candidates by name only: the definition boost scores them
+            for h in hits:
+                if h.id in rows:
+                    scores.setdefault(h.id, 0.0)
+        elif name == "fused":
             for h in hits:
                 if h.id in rows:
                     scores[h.id] = max(scores.get(h.id, 0.0), h.score)
@@ -140,21 +157,59 @@ def fuse(
                 scores[h.id] = scores.get(h.id, 0.0) + w / (settings.rrf_k + rank)
     if not scores:
         return []
+    return _adjust(query, scores, rows, settings)
+
+
+def _adjust(
+    query: str, scores: dict[int, float], rows: dict[int, StoredChunk], settings: RankSettings
+) -> list[tuple[StoredChunk, float]]:
+    """Query-type, file-level and path evidence on top of the fused scores; best first."""
+    info = boosts.analyze(query)
     named = named_symbols(query) if settings.symbol_boost else set()
     best = max(scores.values())
+    paths = {cid: rows[cid].chunk.path for cid in scores}
     test_weight = 1.0 if asks_for_tests(query) else settings.test_weight
-    out: list[tuple[StoredChunk, float]] = []
-    for cid, score in scores.items():
+    definition = (
+        settings.definition_boost * best * (1.0 if info.symbol_query else settings.definition_embedded)
+    )
+    path_words: dict[str, float] = {}
+    for cid in list(scores):
         sc = rows[cid]
         kind = sc.chunk.kind
+        score = scores[cid]
         if named and sc.chunk.symbol and named & _symbol_names(sc.chunk.symbol):
             score += settings.symbol_boost * best
+        if definition and info.names and boosts.defines(kind, sc.chunk.symbol, sc.chunk.content, info.names):
+            stem = boosts.split_path(sc.chunk.path)[0]
+            tier = 1.5 if any(boosts.stem_matches(stem, n) for n in info.names) else 1.0
+            score += definition * tier
+        if settings.path_boost and info.words:
+            p = sc.chunk.path
+            if p not in path_words:
+                n = boosts.path_overlap(info.words, boosts.path_words(p))
+                path_words[p] = n / len(info.words)
+            score += settings.path_boost * best * path_words[p]
         if kind in DOC_KINDS:
             score *= settings.doc_weight
         elif kind in LAYOUT_KINDS:
             score *= settings.module_weight
         if test_weight != 1.0 and is_test_path(sc.chunk.path):
             score *= test_weight
-        out.append((sc, score))
+        scores[cid] = score
+    boosts.coherence(scores, paths, settings.file_coherence)
+    out: list[tuple[StoredChunk, float]] = []
+    for cid, score in scores.items():
+        prior = boosts.path_prior(
+            paths[cid], settings.barrel_weight, settings.aside_weight, settings.stub_weight
+        )
+        out.append((rows[cid], score * prior))
     out.sort(key=lambda item: (-item[1], item[0].id))
+    if settings.saturation_decay < 1.0:
+        spans = [(sc.chunk.path, sc.chunk.start_line, sc.chunk.end_line) for sc, _ in out]
+        gaps = (
+            settings.top_merge_gap if settings.top_merge_gap >= 0 else settings.merge_gap,
+            settings.merge_gap,
+        )
+        order = boosts.saturate(out, spans, settings.saturation_free, settings.saturation_decay, gaps)
+        out = [out[i] for i in order]
     return out

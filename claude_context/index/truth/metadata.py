@@ -223,6 +223,21 @@ class MetadataStore:
             ]
         return [_row_to_stored(r) for r in (exact + rest)[:limit]]
 
+    def definitions_named(self, names: Iterable[str], limit: int) -> list[tuple[int, str]]:
+        """(id, path) of definition chunks whose name is one of ``names`` (any case; the caller
+        checks case), through the name index: cheap whatever the index size."""
+        con = self._con()
+        out: list[tuple[int, str]] = []
+        for name in names:
+            out.extend(
+                con.execute(
+                    "SELECT id, path FROM chunks WHERE name = ? COLLATE NOCASE "
+                    "AND kind NOT IN ('module', 'text', 'section') LIMIT ?",
+                    (name, limit),
+                ).fetchall()
+            )
+        return out
+
     # -- writes (inside a transaction) -----------------------------------------------------------
     @staticmethod
     def delete_paths(con: sqlite3.Connection, paths: Sequence[str]) -> list[int]:
