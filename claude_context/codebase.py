@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from claude_context import project
 from claude_context.changes import ChangePlan, differs, plan_full, plan_paths, relative
 from claude_context.config import Config
 from claude_context.discovery import Skipped, discover
@@ -41,7 +42,7 @@ from claude_context.index.truth.store import CodebaseStore
 from claude_context.pipeline import IndexPipeline
 from claude_context.reports import CodebaseStatus, IndexProgress, IndexReport, ProgressFn, UpdateReport
 from claude_context.search.query_adapter import adapter_for
-from claude_context.settings import BackendChoice, ChunkSettings, loads
+from claude_context.settings import BackendChoice, ChunkSettings, firm_json, loads
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,9 @@ class Codebase:
         self, root: Path, store: CodebaseStore, config: Callable[[], Config], embedder: EmbedderFor
     ) -> None:
         self.store = store
+        self._root = root
         self._config = config  # the engine's current config (callers may swap it)
+        self._layer = project.ProjectLayer()
         self._embedder = embedder
         self._unsaved = False  # updates left the vector index unsaved (``flush`` saves it)
         self._unsaved_lock = threading.Lock()
@@ -76,15 +79,19 @@ class Codebase:
         return self.store.folder
 
     # -- settings ---------------------------------------------------------------------------------
+    def index_config(self) -> tuple[Config, frozenset[str]]:
+        """The config with the project file layered in, and the settings beating recorded ones."""
+        return self._layer.get(self._config(), self.store.root or self._root)
+
     def chunk_settings(
         self,
         splitter: str | None = None,
         ignore_patterns: list[str] | None = None,
         extensions: list[str] | None = None,
     ) -> ChunkSettings:
-        """This run's chunk settings: given values win, else the last run's, else the config."""
-        recorded = loads(self.store.meta.get_meta("settings"))
-        return ChunkSettings.resolve(recorded, self.config, splitter, ignore_patterns, extensions)
+        """This run's chunk settings (``ChunkSettings.resolve``: given > project > recorded)."""
+        config, firm = self.index_config()
+        return ChunkSettings.from_meta(self.store.meta, config, firm, splitter, ignore_patterns, extensions)
 
     def _indexed_settings(self) -> dict:
         return loads(self.store.meta.get_meta("indexed_settings"))
@@ -117,6 +124,7 @@ class Codebase:
                 started_at=str(time.time()),
                 pid=str(os.getpid()),
                 settings=json.dumps(settings.to_dict()),
+                settings_firm=firm_json(self.index_config()[1]),
                 progress=json.dumps(asdict(IndexProgress("scanning"))),
             )
             old = self.store.index_options() if meta.get_meta("index_options") else None
@@ -206,8 +214,9 @@ class Codebase:
             log.warning("%s: %s", root, report.note)
             store.reset_index()
             store.meta.set_meta(dim=str(embedder.dim))
-        elif old_settings and old_settings != settings.to_dict():
-            rechunk = True  # chunking settings changed: every file must be re-chunked
+        elif old_settings and settings.rechunk_keys(old_settings):
+            rechunk = True  # chunking settings changed: every file must be re-chunked (a change of
+            # which files are indexed needs only the full scan every run makes)
         store.meta.set_meta(model_id=model_id)
         if store.dim is None:  # known up front, so keywords are searchable before any vector exists
             store.meta.set_meta(dim=str(embedder.dim))
@@ -224,7 +233,7 @@ class Codebase:
             self.store.cache,  # type: ignore[arg-type]
             settings=settings,
             force=force,
-            max_file_bytes=self.config.max_file_bytes,
+            max_file_bytes=settings.max_file_bytes,
             cancel=cancel,
         )
 
@@ -242,19 +251,13 @@ class Codebase:
         t0 = time.perf_counter()
         report = UpdateReport(root=str(root))
         settings = self.chunk_settings()
-        indexed = self._indexed_settings()
-        if not self.store.model_id or not indexed:
-            raise NeedsFullIndex(
-                f"{root}: its first index run has not completed: run `claude-context index {root}`"
-            )
-        if indexed != settings.to_dict():
-            raise NeedsFullIndex(
-                f"{root}: indexing settings changed: run `claude-context index {root}` to apply them"
-            )
+        rescope = _rescope(root, settings, self._indexed_settings(), self.store.model_id)
+        if rescope:  # which files belong to the index changed (ignore patterns, ...): scan it all
+            paths = None
         first = self._plan(root, settings, None if paths is None else [relative(root, p) for p in paths])
         report.full_scan, report.paths_checked = first.full, first.checked
         report.scan_s = round(time.perf_counter() - t0, 4)
-        if first.empty and not (durable and self.unsaved):
+        if first.empty and not rescope and not (durable and self.unsaved):
             report.seconds = round(time.perf_counter() - t0, 3)
             return report  # nothing to do: no lock taken, nothing written
         self._lock(root, lock_timeout)
@@ -309,6 +312,7 @@ class Codebase:
             report.durable = True
         if report.changed:  # when the index last changed (any writer): ``status`` shows it
             store.meta.set_meta(last_change_at=str(time.time()))
+        _record_scope(store, settings, self.index_config()[1])
         if first.full:
             meta = store.meta.get_all_meta()
             if meta.get("status") != "indexed" or meta.get("error"):
@@ -399,6 +403,29 @@ class Codebase:
         self.store.close()
 
 
+def _rescope(root: Path, settings: ChunkSettings, indexed: dict, model_id: str | None) -> bool:
+    """True if which files belong to the index changed since the last run (a full scan applies
+    it); NeedsFullIndex if the first run never completed, or the chunking itself changed."""
+    if not model_id or not indexed:
+        raise NeedsFullIndex(
+            f"{root}: its first index run has not completed: run `claude-context index {root}`"
+        )
+    if indexed == settings.to_dict():
+        return False
+    if keys := settings.rechunk_keys(indexed):
+        raise NeedsFullIndex(
+            f"{root}: {', '.join(keys)} changed: run `claude-context index {root}` to re-chunk every file"
+        )
+    return True
+
+
+def _record_scope(store: CodebaseStore, settings: ChunkSettings, firm: frozenset[str]) -> None:
+    """Record the settings an update applied (a project file's new scope)."""
+    recorded = json.dumps(settings.to_dict())
+    if store.meta.get_meta("indexed_settings") != recorded:
+        store.meta.set_meta(settings=recorded, indexed_settings=recorded, settings_firm=firm_json(firm))
+
+
 def _choose_backend(
     store: CodebaseStore, config: Config, root: Path, settings: ChunkSettings, asked: BackendChoice
 ) -> None:
@@ -416,6 +443,7 @@ def _choose_backend(
     store.meta.set_meta(quantization_requested=asked.quantization)
     if store.set_index_options(options) and have:
         log.info("index options changed to %s: rebuilding derived index from stored embeddings", options)
+
 
 def _expected_chunks(
     store: CodebaseStore, config: Config, root: Path, settings: ChunkSettings, requested: str

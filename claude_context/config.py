@@ -21,6 +21,7 @@ from claude_context.errors import ConfigError
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 ENV_PREFIX = "CLAUDE_CONTEXT_"
 MAX_LIMIT = 50  # results per search, for the CLI, the MCP tools and the engine alike
+MAX_OFFSET = 500  # deepest page start (each retriever fetches 5 x (offset + limit) candidates)
 
 # Enum-like settings: each value set is spelled once, here; ``choice`` checks a value against it
 # where it enters (the config file / environment / flags, an engine call, an MCP tool argument).
@@ -105,10 +106,15 @@ class Config:
     max_merged_chars: int = 0  # a merge may not grow a result past this (0: no limit)
     candidates: int = 150  # per retriever, before fusion (measured: bench/README.md)
     token_budget: int = 4000  # result content, in tokens (chars / 4), per search call
+    # Ceiling of every MCP tool result's text (maxTokens is clamped to it); the structured copy holds
+    # the same items, so both together stay under Claude Code's 25,000-token limit.
+    max_output_tokens: int = 10_000
     # Freshness: the MCP server watches every indexed codebase (CLAUDE_CONTEXT_WATCH=0 turns it off)
     watch: bool = True
     watch_debounce: float = 0.25  # seconds of quiet after the last file event before an update
     watch_poll_interval: float = 2.0  # seconds between scans when file events are unavailable
+    # Settings the environment or a flag set: a codebase's project file (project.py) cannot override them.
+    pinned: frozenset[str] = frozenset()
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (flags on top of the loaded config)."""
@@ -165,6 +171,8 @@ def _validated(cfg: Config) -> Config:
         raise ConfigError("max_chunk_chars must be at least 200")
     if cfg.batch_size < 1 or cfg.max_file_bytes < 1 or cfg.token_budget < 100:
         raise ConfigError("batch_size, max_file_bytes must be positive and token_budget >= 100")
+    if cfg.max_output_tokens < 1000:
+        raise ConfigError(f"max_output_tokens must be at least 1000, not {cfg.max_output_tokens}")
     return cfg
 
 
@@ -183,7 +191,7 @@ def load_config(env: dict[str, str] | None = None, **flags: Any) -> Config:
     """Build the effective config: defaults < config file < environment < flags."""
     env = dict(os.environ if env is None else env)
     cfg = Config()
-    names = {f.name for f in dataclasses.fields(Config)}
+    names = {f.name for f in dataclasses.fields(Config)} - {"pinned"}
     if ENV_PREFIX + "HOME" in env:
         cfg = cfg.replace(home=env[ENV_PREFIX + "HOME"])
     file_path = Path(env.get(ENV_PREFIX + "CONFIG", cfg.home / "config.toml"))
@@ -203,4 +211,5 @@ def load_config(env: dict[str, str] | None = None, **flags: Any) -> Config:
         if ENV_PREFIX + name.upper() in env and name != "home"
     }
     cfg = cfg.replace(**from_env)
-    return cfg.replace(**flags)
+    pinned = set(from_env) | {k for k, v in flags.items() if v is not None}
+    return dataclasses.replace(cfg.replace(**flags), pinned=frozenset(pinned))

@@ -12,27 +12,36 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from claude_context import project
 from claude_context.codebase import Codebase
-from claude_context.config import MAX_LIMIT, Config, Quantization, SearchMode, Splitter, StoreKind, choice
+from claude_context.config import (
+    Config,
+    Quantization,
+    Splitter,
+    StoreKind,
+    choice,
+)
 from claude_context.embedding import Embedder, EmbeddingCache
 from claude_context.errors import IndexBusyError, NotIndexedError, UserError
 from claude_context.index.registry import IndexOptions, open_chunk_index
 from claude_context.index.truth.metadata import MetadataStore
 from claude_context.index.truth.store import CodebaseStore, codebase_folder
 from claude_context.records import SearchFilter
-from claude_context.reports import CodebaseStatus, IndexProgress, IndexReport, UpdateReport, semantic_note
-from claude_context.search.ranking import RankSettings, fuse
-from claude_context.search.results import SearchResponse, shape_results
-from claude_context.search.retrieve import retrieve
-from claude_context.search.scope import resolve_scope
+from claude_context.reports import CodebaseStatus, IndexProgress, IndexReport, UpdateReport
+from claude_context.search.lookup import LookupResponse, find_references, find_symbols
+from claude_context.search.ranking import RankSettings
+from claude_context.search.results import SearchResponse
+from claude_context.searching import UNBOUNDED_TOKENS, run_search
 
 log = logging.getLogger(__name__)
 
 START_WAIT_S = 5.0  # how long ``start_index`` waits for a new job to show in the store
+MAX_LOOKUP = 200  # definitions / references per page
+MAX_LOOKUP_OFFSET = 10_000
 
 
 @dataclass(slots=True)
@@ -152,6 +161,7 @@ class Engine:
         keyword arguments: ``Codebase.index``."""
         root = existing_dir(path, must_exist=True)
         _check_index_args(kwargs)
+        project.layered(self.config, project.read_project(root))  # a bad project file fails here
         cb = self.codebase(root, create=True)
         assert cb is not None
         return cb.index(root, **kwargs)
@@ -162,6 +172,7 @@ class Engine:
         ``START_WAIT_S``. Raises IndexBusyError at once if another process is indexing it."""
         root = existing_dir(path, must_exist=True)
         _check_index_args(kwargs)
+        project.layered(self.config, project.read_project(root))  # a bad project file fails at once
         with self._lock:
             job = self._jobs.get(root)
             if job is not None and job.running:
@@ -251,66 +262,28 @@ class Engine:
     # -- search ----------------------------------------------------------------------------------
     def search(
         self,
-        path: str | Path,
+        path: str | Path | Sequence[str | Path] | None,
         query: str,
         *,
         limit: int = 10,
         mode: str | None = None,
         filters: SearchFilter | None = None,
         token_budget: int | None = None,
+        offset: int = 0,
     ) -> SearchResponse:
-        t0 = time.perf_counter()
-        mode = choice(SearchMode, mode or self.config.search_mode, "mode")
-        if not query or not query.strip():
-            raise UserError("query is empty")
-        if limit < 1 or limit > MAX_LIMIT:
-            raise UserError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
-        cb, sub = self.resolve(path)
-        filters = filters or SearchFilter()
-        if sub:
-            filters.subfolder = sub
-        status = self.status_of(cb)
-        response = SearchResponse(root=str(cb.root), query=query, mode=mode, subfolder=sub)
-        response.partial = status.status == "indexing"
-        response.semantic_coverage = status.semantic_coverage
-        if status.semantic_coverage < 1.0 and mode != "keyword":
-            response.note = semantic_note(status.semantic_coverage)
-        store = cb.store
-        index = store.chunk_index()
-        if index is None:  # nothing embedded yet
-            response.note = "the index is empty so far"
-            return response
-        store.repair(store.model_id or self.embedder().model_id, durable=False)
-        scope = resolve_scope(store.meta, filters)
-        if scope is not None and not scope:
-            response.took_ms = round((time.perf_counter() - t0) * 1000, 2)
-            response.note = "no indexed file matches the filters"
-            return response
-        settings = self.rank_settings()
-        qvec = cb.embed_query(query) if _wants_vector(mode, status) else None
-        if qvec is not None and mode == "hybrid" and status.semantic_coverage < 1.0:
-            # Only part of the chunks has vectors yet, and the dense ranking's min-max normalisation
-            # would give the best of those full marks: its weight follows the coverage (measured on
-            # simulated partial coverage: full weight at 10-50% costs up to 0.4 NDCG@10 against
-            # keywords alone; this rule stays within 0.08 of the better of the two).
-            settings = dataclasses.replace(
-                settings, dense_weight=settings.dense_weight * status.semantic_coverage
-            )
-        k = max(limit * 5, self.config.candidates)
-        rankings = retrieve(index, store.meta, query, qvec, mode, scope, filters, settings, k)
-        rows = store.meta.get_chunks(list({h.id for _, hits in rankings for h in hits}))
-        c = self.config
-        response.results, response.truncated = shape_results(
-            fuse(query, rankings, rows, settings),
-            limit,
-            token_budget or c.token_budget,
-            merge_gap=c.merge_gap if c.merge_gap >= 0 else None,
-            top_merge_gap=c.top_merge_gap if c.top_merge_gap >= 0 else None,
-            max_merged_chars=c.max_merged_chars,
-            line_source=cb.line_source(),
+        """One page of results for ``query``: ``path`` is a codebase (or a folder inside one), a list
+        of them, or None for every indexed codebase; several are ranked as one (``search/multi.py``)
+        and each result names its root. ``offset`` skips that many results (pagination)."""
+        return run_search(
+            self,
+            path,
+            query,
+            limit=limit,
+            mode=mode,
+            filters=filters,
+            token_budget=token_budget,
+            offset=offset,
         )
-        response.took_ms = round((time.perf_counter() - t0) * 1000, 2)
-        return response
 
     def rank_settings(self) -> RankSettings:
         """The ranking knobs of the config (the fields ``RankSettings`` and ``Config`` share)."""
@@ -320,27 +293,42 @@ class Engine:
     def find_symbol(
         self, path: str | Path, name: str, kind: str | None = None, limit: int = 20
     ) -> list[dict]:
-        if not name or not name.strip():
-            raise UserError("symbol name is empty")
+        """Definitions named ``name`` (exact, then by prefix) as plain dicts (``symbols`` pages them)."""
+        found = self.symbols(path, name, kind, limit=limit, token_budget=UNBOUNDED_TOKENS)
+        return [asdict(h) for h in found.results]
+
+    def symbols(
+        self,
+        path: str | Path,
+        name: str,
+        kind: str | None = None,
+        *,
+        limit: int = 20,
+        offset: int = 0,
+        token_budget: int | None = None,
+    ) -> LookupResponse:
+        """One page of the definitions named ``name`` in the codebase of ``path`` (or its subfolder)."""
+        name = _lookup_args(name, limit, offset)
         cb, sub = self.resolve(path)
-        rows = cb.store.meta.find_symbols(name.strip(), kind, limit * 4 if sub else limit)
-        out = []
-        for sc in rows:
-            c = sc.chunk
-            if sub and not c.path.startswith(sub.rstrip("/") + "/"):
-                continue
-            out.append(
-                {
-                    "path": c.path,
-                    "start_line": c.start_line,
-                    "end_line": c.end_line,
-                    "language": c.language,
-                    "symbol": c.symbol,
-                    "kind": c.kind,
-                    "signature": c.signature or c.content.split("\n", 1)[0].strip(),
-                }
-            )
-        return out[:limit]
+        budget = token_budget or self.config.token_budget
+        return find_symbols(cb.store.meta, str(cb.root), name, kind or None, sub, limit, offset, budget)
+
+    def references(
+        self,
+        path: str | Path,
+        name: str,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        token_budget: int | None = None,
+    ) -> LookupResponse:
+        """One page of where ``name`` is defined (first) and used (call sites, imports, type uses,
+        arguments), each with path, line and the line's text."""
+        name = _lookup_args(name, limit, offset)
+        cb, sub = self.resolve(path)
+        budget = token_budget or self.config.token_budget
+        meta = cb.store.meta
+        return find_references(meta, str(cb.root), name, sub, limit, offset, budget, cb.line_source())
 
     # -- status ----------------------------------------------------------------------------------
     def status(self, path: str | Path) -> CodebaseStatus:
@@ -404,15 +392,15 @@ class Engine:
             self.cache.close()
 
 
-def _wants_vector(mode: str, status: CodebaseStatus) -> bool:
-    """Whether a search embeds its query. Not in keyword mode; not in hybrid mode while no chunk has
-    its vector yet (the first seconds of a first index): the dense side could find nothing, and
-    the answer would wait for the model to load (or be exported) for no gain."""
-    if mode == "keyword":
-        return False
-    if mode == "hybrid" and status.status == "indexing":
-        return status.semantic_coverage > 0.0 and status.chunks > 0
-    return True
+def _lookup_args(name: str, limit: int, offset: int) -> str:
+    """The stripped name of a lookup, after checking its paging arguments."""
+    if not name or not name.strip():
+        raise UserError("symbol name is empty")
+    if not 1 <= limit <= MAX_LOOKUP:
+        raise UserError(f"limit must be between 1 and {MAX_LOOKUP}, not {limit}")
+    if not 0 <= offset <= MAX_LOOKUP_OFFSET:
+        raise UserError(f"offset must be between 0 and {MAX_LOOKUP_OFFSET}, not {offset}")
+    return name.strip()
 
 
 def _check_index_args(kwargs: dict) -> None:

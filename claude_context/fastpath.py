@@ -40,7 +40,7 @@ CONNECT_TIMEOUT_S = 0.5
 ANSWER_TIMEOUT_S = 120.0  # a search can wait for the server's first model load
 # Settings that do not change what search and status answer (the server may run with others).
 _NOT_ANSWER_SETTINGS = frozenset(
-    {"watch", "watch_debounce", "watch_poll_interval", "threads", "batch_size", "device", "backend"}
+    {"watch", "watch_debounce", "watch_poll_interval", "threads", "batch_size", "device", "backend", "pinned"}
 )
 
 

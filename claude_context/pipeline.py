@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from claude_context.chunkers import chunk_file, detect_language
+from claude_context.chunkers.refs import extract_refs
 from claude_context.discovery import BinaryFileError, FileReadError, Skipped, read_source
 from claude_context.embedding import Embedder, EmbeddingCache, available_cores
 from claude_context.errors import IndexCancelled
@@ -108,6 +109,7 @@ def prepare_file(
         FileState(entry.path, entry.size, entry.mtime_ns, digest, "ok", "", language, len(chunks)),
         chunks,
         keys,
+        refs=extract_refs(language, text) if chunks else [],
     )
 
 

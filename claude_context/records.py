@@ -65,6 +65,15 @@ class Chunk:
         return "\n".join(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A use of a name in a file: a call site, an import, a type use or an argument."""
+
+    name: str
+    line: int  # 1-based
+    kind: str  # call | import | type | use
+
+
 @dataclass(slots=True)
 class SearchFilter:
     """Restrictions applied to a search. Empty lists mean "no restriction"."""

@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from claude_context.config import Config, Quantization, Splitter, StoreKind, choice
 from claude_context.ignore import DiscoveryOptions
 from claude_context.index.registry import IndexOptions
+
+if TYPE_CHECKING:
+    from claude_context.index.truth.metadata import MetadataStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +29,7 @@ class ChunkSettings:
     extensions: list[str] = field(default_factory=list)
     max_chunk_chars: int = 1000
     module_chunk_chars: int = 600
+    max_file_bytes: int = 1024 * 1024
 
     def to_dict(self) -> dict:
         """The JSON recorded as ``settings`` / ``indexed_settings`` (same keys as ever)."""
@@ -38,24 +43,51 @@ class ChunkSettings:
         splitter: str | None = None,
         ignore_patterns: list[str] | None = None,
         extensions: list[str] | None = None,
+        firm: frozenset[str] = frozenset(),
     ) -> ChunkSettings:
-        """Given values win, else what the last run used (``recorded``), else the config."""
+        """Given values win, then settings named in ``firm`` (set by a project file, the environment
+        or a flag: ``config`` holds them), then what the last run used (``recorded``), then the config."""
+        last = {k: v for k, v in recorded.items() if k not in firm}
         return cls(
-            splitter=choice(Splitter, splitter or recorded.get("splitter") or config.splitter, "splitter"),
+            splitter=choice(Splitter, splitter or last.get("splitter") or config.splitter, "splitter"),
             ignore_patterns=list(ignore_patterns)
             if ignore_patterns is not None
-            else recorded.get("ignore_patterns", list(config.ignore_patterns)),
+            else last.get("ignore_patterns", list(config.ignore_patterns)),
             extensions=normalize_exts(extensions)
             if extensions is not None
-            else recorded.get("extensions", normalize_exts(config.extensions)),
+            else last.get("extensions", normalize_exts(config.extensions)),
             max_chunk_chars=config.max_chunk_chars,
             module_chunk_chars=config.module_chunk_chars,
+            max_file_bytes=config.max_file_bytes,
         )
+
+    @classmethod
+    def from_meta(
+        cls,
+        meta: MetadataStore,
+        config: Config,
+        firm: frozenset[str],
+        splitter: str | None = None,
+        ignore_patterns: list[str] | None = None,
+        extensions: list[str] | None = None,
+    ) -> ChunkSettings:
+        """``resolve`` against what the codebase's last run recorded; a value a project file set
+        then and no longer sets is not carried over (it was never the user's choice for this run)."""
+        recorded = loads(meta.get_meta("settings"))
+        for key in set(json.loads(meta.get_meta("settings_firm") or "[]")) - firm:
+            recorded.pop(key, None)
+        return cls.resolve(recorded, config, splitter, ignore_patterns, extensions, firm)
+
+    def rechunk_keys(self, old: dict) -> list[str]:
+        """The settings that changed since ``old`` (a recorded dict) and change every file's chunks;
+        the others (which files: ignore patterns, extensions, size limit) only need a full scan."""
+        now = self.to_dict()
+        return [k for k in CHUNK_KEYS if k in old and old[k] != now[k]]
 
     def discovery(self, config: Config) -> DiscoveryOptions:
         """The discovery options for these settings (the watcher filters its events with the same)."""
         return DiscoveryOptions(
-            max_file_bytes=config.max_file_bytes,
+            max_file_bytes=self.max_file_bytes,
             extra_ignore=list(self.ignore_patterns),
             index_secrets=config.index_secrets,
             extra_extensions=list(self.extensions),
@@ -63,8 +95,16 @@ class ChunkSettings:
         )
 
 
+CHUNK_KEYS = ("splitter", "max_chunk_chars", "module_chunk_chars")
+
+
 def normalize_exts(exts: Iterable[str]) -> list[str]:
     return ["." + e.lower().lstrip(".") for e in exts if e and e.strip(".")]
+
+
+def firm_json(firm: frozenset[str]) -> str:
+    """The recorded ``settings_firm``: which settings a project file, the environment or a flag set."""
+    return json.dumps(sorted(firm))
 
 
 def loads(raw: str | None) -> dict:

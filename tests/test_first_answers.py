@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from claude_context.engine import _wants_vector
 from claude_context.pipeline import embed_rank
 from claude_context.records import FileEntry
 from claude_context.reports import CodebaseStatus
+from claude_context.searching import _wants_vector
 
 
 def _entry(path: str) -> FileEntry:

@@ -36,6 +36,7 @@ TOOLS = {
     "get_indexing_status",
     "list_codebases",
     "find_symbol",
+    "find_references",
 }
 HIT_FIELDS = {"path", "start_line", "end_line", "language", "symbol", "kind", "score", "content"}
 TIMEOUT = 240
@@ -254,7 +255,7 @@ def test_tools_and_schemas_while_the_model_loads(mcp_home: Path, tmp_path: Path)
         assert props["wait"]["default"] is False
 
         search = tools["search_code"].input_schema
-        assert search["required"] == ["path", "query"]
+        assert search["required"] == ["query"]  # no path: every indexed codebase
         props = search["properties"]
         assert props["limit"]["default"] == 10 and props["limit"]["maximum"] == 50
         assert props["extensionFilter"]["type"] == "array" and props["pathFilter"]["type"] == "array"
@@ -277,7 +278,8 @@ def test_tools_and_schemas_while_the_model_loads(mcp_home: Path, tmp_path: Path)
         out = tools["search_code"].output_schema
         hit = _resolve(out, out["properties"]["results"]["items"])
         # the reference's fields are all required; ``context`` (enclosing header) is optional extra
-        assert set(hit["properties"]) == HIT_FIELDS | {"context"} and set(hit["required"]) == HIT_FIELDS
+        assert set(hit["properties"]) == HIT_FIELDS | {"context", "root"}
+        assert set(hit["required"]) == HIT_FIELDS
         assert {"partial", "truncated", "note"} <= set(out["properties"])
         status = tools["get_indexing_status"].output_schema["properties"]
         assert set(status["status"]["enum"]) == {"not_indexed", "indexing", "indexed", "failed"}
@@ -329,7 +331,8 @@ def test_index_search_status_and_symbols(mcp_home: Path, mcp_repo: Path) -> None
                 f"app/airship.py:{hits[0]['start_line']}-{hits[0]['end_line']}" in txt and "```python" in txt
             )
             for h in hits:
-                assert set(h) == HIT_FIELDS | {"context"} and not h["path"].startswith("/")
+                assert set(h) == HIT_FIELDS | {"context", "root"} and not h["path"].startswith("/")
+                assert h["root"] == str(repo)
                 lines = (repo / h["path"]).read_text().splitlines()
                 assert h["content"] == "\n".join(lines[h["start_line"] - 1 : h["end_line"]]), h["path"]
             for i, a in enumerate(hits):  # neighbouring hits of one file were merged

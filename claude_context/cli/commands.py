@@ -13,8 +13,16 @@ import typer
 from rich.markup import escape
 
 from claude_context import __version__
-from claude_context.cli.output import err, out, print_error, print_list, print_search, print_statuses
-from claude_context.config import MAX_LIMIT, Config, load_config
+from claude_context.cli.output import (
+    err,
+    out,
+    print_error,
+    print_list,
+    print_lookup,
+    print_search,
+    print_statuses,
+)
+from claude_context.config import MAX_LIMIT, MAX_OFFSET, Config, load_config
 from claude_context.errors import ClaudeContextError
 
 app = typer.Typer(
@@ -188,11 +196,23 @@ def index(
 
 @app.command()
 def search(
-    path: PathArg,
-    query: Annotated[str, typer.Argument(help="What you are looking for, in plain words or identifiers.")],
+    words: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="PATH... QUESTION",
+            help="Codebase root(s) (or folders inside one), then what you are looking for; with --all "
+            "only the question.",
+        ),
+    ],
+    all_: Annotated[
+        bool, typer.Option("--all", help="Search every indexed codebase, in one ranking.")
+    ] = False,
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, help="Results to return.")
     ] = 10,
+    offset: Annotated[
+        int, typer.Option(min=0, max=MAX_OFFSET, help="Skip this many results (the next page).")
+    ] = 0,
     mode: Annotated[str | None, typer.Option(help="hybrid (default), semantic or keyword.")] = None,
     ext: Annotated[
         list[str] | None, typer.Option("--ext", help="Only these extensions, e.g. .py (repeatable).")
@@ -209,7 +229,12 @@ def search(
     lines: Annotated[int, typer.Option(help="Lines of each result to print (0 = all).")] = 12,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search an indexed codebase."""
+    """Search indexed codebases: one, several (one ranking; each result names its root), or --all."""
+    *paths, query = words
+    if all_ and paths:
+        raise _fail("give codebase paths or --all, not both", 2)
+    if not all_ and not paths:
+        raise _fail("give a codebase PATH before the question (several, or --all, search more)", 2)
     cfg = _config()
     filters = dict(
         extensions=list(ext or []),
@@ -217,13 +242,18 @@ def search(
         exclude_globs=list(exclude or []),
         languages=list(language or []),
     )
-    resp = _served_search(cfg, path, query, limit, mode, filters)
+    resp = None
+    if len(paths) == 1 and not offset:
+        resp = _served_search(cfg, Path(paths[0]), query, limit, mode, filters)
     if resp is None:
         from claude_context.records import SearchFilter
 
         engine = _engine(cfg)
+        target = None if all_ else paths[0] if len(paths) == 1 else paths
         resp = _run(
-            lambda: engine.search(path, query, limit=limit, mode=mode, filters=SearchFilter(**filters))
+            lambda: engine.search(
+                target, query, limit=limit, mode=mode, filters=SearchFilter(**filters), offset=offset
+            )
         )
     print_search(resp, lines, as_json)
 
@@ -429,3 +459,64 @@ def _endpoint(engine):
     except OSError as exc:
         err.print(f"[yellow]note: no fast path for the CLI: {escape(str(exc))}[/yellow]")
         return None
+
+
+@app.command()
+def refs(
+    name: Annotated[str, typer.Argument(help="The name used: a function, class, type or variable.")],
+    path: Annotated[Path, typer.Argument(help="Codebase root (or a folder inside it).")] = Path("."),
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=200, help="Items to list.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many items (the next page).")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Where NAME is defined (first) and used: call sites, imports, type uses, arguments."""
+    engine = _engine(_config())
+    print_lookup(_run(lambda: engine.references(path, name, limit=limit, offset=offset)), as_json)
+
+
+@app.command()
+def symbol(
+    name: Annotated[str, typer.Argument(help="Symbol name (e.g. load) or dotted path (Config.load).")],
+    path: Annotated[Path, typer.Argument(help="Codebase root (or a folder inside it).")] = Path("."),
+    kind: Annotated[str | None, typer.Option(help="Only this kind: function, method, class, ...")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100, help="Definitions to list.")] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many definitions (the next page).")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find definitions by name (exact matches first, then names starting with it)."""
+    engine = _engine(_config())
+    print_lookup(_run(lambda: engine.symbols(path, name, kind, limit=limit, offset=offset)), as_json)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Project root to write the instruction file(s) in.")] = Path(
+        "."
+    ),
+    agent: Annotated[
+        list[str] | None,
+        typer.Option(help="claude (CLAUDE.md), cursor, codex (AGENTS.md), copilot or gemini (repeatable)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Tell coding agents when to use claude-context: a short snippet in their instruction file,
+    between markers (run again to update it; your own text is never touched)."""
+    from claude_context.agents import install
+
+    root = _run(lambda: _folder(path))
+    done = [_run(lambda a=a: install(root, a)) for a in (agent or ["claude"])]
+    if as_json:
+        out.print_json(
+            json.dumps([{"agent": d.agent, "path": str(d.path), "action": d.action} for d in done])
+        )
+        return
+    for d in done:
+        out.print(f"{d.action} {escape(str(d.path))} ({d.agent})")
+
+
+def _folder(path: Path) -> Path:
+    from claude_context.errors import UserError
+
+    if not path.is_dir():
+        raise UserError(f"not a folder: {path}")
+    return path.resolve()

@@ -36,11 +36,13 @@ def print_search(resp, lines: int, as_json: bool) -> None:
         out.print(f"[yellow]note: {escape(semantic_note(resp.semantic_coverage))}[/yellow]")
     if not resp.results:
         out.print(f"no results{': ' + resp.note if resp.note else ''}")
-    for i, r in enumerate(resp.results, 1):
+    several = len(resp.roots) > 1
+    for i, r in enumerate(resp.results, resp.offset + 1):
         symbol = f"  [cyan]{escape(r.symbol)}[/cyan]" if r.symbol else ""
+        where = f"  [dim]in {escape(r.root)}[/dim]" if several else ""
         out.print(
             f"[bold]{i}. {escape(r.path)}:{r.start_line}-{r.end_line}[/bold]{symbol}  "
-            f"({r.kind}, {r.language})  score {r.score:.4f}"
+            f"({r.kind}, {r.language})  score {r.score:.4f}{where}"
         )
         body = r.content.split("\n")
         shown = body if lines <= 0 else body[:lines]
@@ -49,7 +51,32 @@ def print_search(resp, lines: int, as_json: bool) -> None:
             out.print(f"  [dim]{n:>{width}}[/dim] {escape(line)}")
         if len(shown) < len(body):
             out.print(f"  [dim]... {len(body) - len(shown)} more lines[/dim]")
-    out.print(f"[dim]{len(resp.results)} results in {resp.took_ms:.0f} ms ({resp.mode})[/dim]")
+    more = f"; more with --offset {resp.next_offset}" if resp.has_more else ""
+    out.print(f"[dim]{len(resp.results)} results in {resp.took_ms:.0f} ms ({resp.mode}){more}[/dim]")
+
+
+def print_lookup(resp, as_json: bool) -> None:
+    """A page of definitions (``symbol``) or of references (``refs``): JSON, or one line each."""
+    if as_json:
+        out.print_json(json.dumps(resp.to_dict()))
+        return
+    if not resp.results:
+        out.print(f"nothing found for {escape(resp.name)}" + (f": {escape(resp.note)}" if resp.note else ""))
+    for i, r in enumerate(resp.results, resp.offset + 1):
+        if hasattr(r, "line"):  # a reference (or the definition, listed first)
+            label = (
+                f"[cyan]{r.kind}[/cyan]" if r.kind != "definition" else "[bold cyan]definition[/bold cyan]"
+            )
+            out.print(f"{i}. [bold]{escape(r.path)}:{r.line}[/bold]  {label}  {escape(r.context)}")
+        else:
+            out.print(
+                f"{i}. [bold]{escape(r.path)}:{r.start_line}-{r.end_line}[/bold]  "
+                f"[cyan]{escape(r.symbol)}[/cyan]  ({r.kind}, {r.language})\n   {escape(r.signature)}"
+            )
+    if resp.results and resp.note:
+        out.print(f"[yellow]note: {escape(resp.note)}[/yellow]")
+    if resp.has_more:
+        out.print(f"[dim]more with --offset {resp.next_offset}[/dim]")
 
 
 def print_statuses(statuses: list, one: bool, as_json: bool) -> None:

@@ -27,10 +27,22 @@ class SearchHit(BaseModel):
     context: str = Field(
         default="", description="Header of the enclosing definition (e.g. the class) when not in content."
     )
+    root: str = Field(default="", description="Absolute root of the codebase this result comes from.")
 
 
-class SearchOutput(BaseModel):
-    root: str = Field(description="Absolute root of the indexed codebase that was searched.")
+class Paging(BaseModel):
+    """Where this page sits: pass ``next_offset`` as ``offset`` for the next one."""
+
+    offset: int = Field(0, description="Results skipped before this page.")
+    next_offset: int | None = Field(
+        None, description="The offset of the next page; null when there is nothing more."
+    )
+    has_more: bool = Field(False, description="True if results beyond this page exist.")
+
+
+class SearchOutput(Paging):
+    root: str = Field(description="Absolute root of the codebase searched ('' when several were).")
+    roots: list[str] = Field(default_factory=list, description="Every codebase searched, in one ranking.")
     subfolder: str = Field(description="Subfolder searched, relative to root; '' for the whole codebase.")
     query: str
     mode: str
@@ -128,8 +140,27 @@ class SymbolHit(BaseModel):
     signature: str = Field(description="First line(s) of the definition.")
 
 
-class SymbolOutput(BaseModel):
+class SymbolOutput(Paging):
     root: str
     name: str
     kind: str | None
     results: list[SymbolHit]
+    truncated: bool = Field(False, description="True if the token budget left definitions of this page out.")
+    note: str = ""
+
+
+class ReferenceHit(BaseModel):
+    path: str = Field(description="File path relative to the codebase root.")
+    line: int = Field(description="1-based line of the definition or use.")
+    kind: str = Field(description="definition, call, import, type or use (passed as an argument, exported).")
+    context: str = Field(description="The line's text (stripped, cut to 160 characters).")
+    symbol: str = Field("", description="Definitions: the dotted symbol.")
+    end_line: int = Field(0, description="Definitions: their last line.")
+
+
+class ReferencesOutput(Paging):
+    root: str
+    name: str
+    results: list[ReferenceHit] = Field(description="Definitions first, then uses by path and line.")
+    truncated: bool = Field(False, description="True if the token budget left items of this page out.")
+    note: str = ""

@@ -27,7 +27,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from claude_context import __version__
-from claude_context.config import MAX_LIMIT, SearchMode, choices
+from claude_context.config import MAX_LIMIT, MAX_OFFSET, SearchMode, choices
 from claude_context.engine import Engine, IndexJob
 from claude_context.errors import ClaudeContextError, IndexBusyError, IndexCancelled, NotIndexedError
 from claude_context.mcp_server.schemas import (
@@ -35,6 +35,8 @@ from claude_context.mcp_server.schemas import (
     CodebaseSummary,
     IndexOutput,
     ListOutput,
+    ReferenceHit,
+    ReferencesOutput,
     SearchHit,
     SearchOutput,
     StatusOutput,
@@ -44,6 +46,7 @@ from claude_context.mcp_server.schemas import (
 from claude_context.mcp_server.text import search_text, status_text
 from claude_context.records import SearchFilter
 from claude_context.reports import CodebaseStatus, IndexReport, human_bytes
+from claude_context.search.results import CHARS_PER_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +55,20 @@ SPLITTER_ALIASES = {"langchain": "text"}  # the reference's name for line window
 POLL_S = 0.25
 
 INSTRUCTIONS = """\
-Semantic + keyword code search over local codebases (nothing leaves this machine).
-Typical flow: index_codebase(path) once (it returns at once and indexes in the background; later
-calls update incrementally), then search_code(path, query). Searching works while indexing runs
-(results are marked partial); get_indexing_status(path) shows progress. find_symbol finds
-definitions by name. Pass the codebase's absolute root path; a subfolder path searches only it."""
+Local code search over indexed codebases (semantic + keyword; nothing leaves this machine).
+When to call which tool:
+- Before reading files to find where something happens or is implemented ("where do we retry
+  uploads?", "how is auth checked?"): search_code(query, path). It returns the relevant spans with
+  path:line, usually cheaper and better than grep or listing folders. Omit path (or pass a list)
+  to search every indexed codebase at once; each result names its root.
+- You know a name and want its definition: find_symbol(path, name).
+- Before changing a function, class or type, see who uses it: find_references(path, name)
+  (definition first, then call sites, imports and type uses, each with path:line and the line).
+- A codebase is not indexed (the error says so): index_codebase(path) once; it returns at once and
+  indexes in the background; searching works meanwhile. The index then stays fresh by itself.
+- get_indexing_status(path) shows progress; list_codebases() what is indexed.
+Results are bounded (maxTokens); when a reply says has_more / next_offset, call again with
+offset=next_offset for the next page. Pass absolute paths; a subfolder path searches only it."""
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -66,11 +78,35 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
 
 
-def _result(text: str, model: BaseModel) -> CallToolResult:
-    """The two faces of every answer: text for the model, structured data for programs."""
+def _result(text: str, model: BaseModel, cap: int = 10_000) -> CallToolResult:
+    """The two faces of every answer: text for the model, structured data for programs. The text
+    never exceeds ``cap`` tokens (``max_output_tokens``; 4 characters a token): paged tools stay
+    far below it through their own budget, this is the guard for everything else."""
+    if len(text) > cap * CHARS_PER_TOKEN:
+        head = text[: cap * CHARS_PER_TOKEN - 200].rsplit("\n", 1)[0]
+        text = f"{head}\n[Output cut at about {cap} tokens (max_output_tokens): ask for less.]"
     return CallToolResult(
         content=[TextContent(type="text", text=text)], structured_content=model.model_dump(mode="json")
     )
+
+
+def _budget(engine: Engine, max_tokens: int | None) -> tuple[int, str]:
+    """The content budget of a paged tool: ``maxTokens`` (checked) or the configured default, at
+    most ``max_output_tokens``; the note says when it was lowered."""
+    budget = engine.config.token_budget if max_tokens is None else max_tokens
+    if not MIN_TOKENS <= budget <= MAX_TOKENS:
+        raise ToolError(f"maxTokens must be between {MIN_TOKENS} and {MAX_TOKENS}, not {budget}")
+    cap = engine.config.max_output_tokens * 4 // 5  # room for paths, line numbers and notes
+    if budget > cap:
+        return cap, f"maxTokens lowered to {cap} (max_output_tokens)"
+    return budget, ""
+
+
+def _page_text(out: Any) -> str:
+    """The paging line of a text answer: how to get the next page, or why this one is empty."""
+    if out.has_more and out.next_offset is not None:
+        return f"More results: call again with offset={out.next_offset}."
+    return ""
 
 
 def _fields(model: type[BaseModel], record: Any, **override: Any) -> dict[str, Any]:
@@ -153,7 +189,7 @@ def build_server(
     auth: AuthSettings | None = None,
     log_level: str = "WARNING",
 ) -> MCPServer:
-    """An MCPServer with the six tools bound to ``engine``. Build it when serving, not at import."""
+    """An MCPServer with the seven tools bound to ``engine``. Build it when serving, not at import."""
     base = (cwd or Path.cwd()).resolve()
     server: MCPServer = MCPServer(
         "claude-context",
@@ -168,7 +204,15 @@ def build_server(
         f"the server's working directory, {base})."
     )
     paths = _Paths(engine, base)
-    for register in (_index_tool, _search_tool, _clear_tool, _status_tool, _list_tool, _symbol_tool):
+    for register in (
+        _index_tool,
+        _search_tool,
+        _clear_tool,
+        _status_tool,
+        _list_tool,
+        _symbol_tool,
+        _references_tool,
+    ):
         register(server, engine, paths, path_help)
     return server
 
@@ -319,8 +363,14 @@ def _search_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: st
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True),
     )
     def search_code(
-        path: Annotated[str, Field(description=path_help + " A subfolder restricts the search to it.")],
         query: Annotated[str, Field(description="What to find, in plain words and/or identifiers.")],
+        path: Annotated[
+            str | list[str] | None,
+            Field(
+                description=path_help + " A subfolder restricts the search to it. A list of codebases "
+                "searches them all in one ranking; omit it to search every indexed codebase."
+            ),
+        ] = None,
         limit: Annotated[
             int,
             Field(
@@ -354,28 +404,62 @@ def _search_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: st
             int | None,
             Field(
                 description=f"Token budget for result contents (default {engine.config.token_budget}; "
-                f"{MIN_TOKENS}-{MAX_TOKENS}).",
+                f"{MIN_TOKENS}-{MAX_TOKENS}, lowered to {engine.config.max_output_tokens}).",
             ),
         ] = None,
+        offset: Annotated[
+            int,
+            Field(
+                description="Skip this many results: pass next_offset from the previous reply for the "
+                f"next page (0-{MAX_OFFSET}).",
+                json_schema_extra={"minimum": 0, "maximum": MAX_OFFSET},
+            ),
+        ] = 0,
     ) -> Annotated[CallToolResult, SearchOutput]:
-        budget = engine.config.token_budget if maxTokens is None else maxTokens
-        if not MIN_TOKENS <= budget <= MAX_TOKENS:
-            raise ToolError(f"maxTokens must be between {MIN_TOKENS} and {MAX_TOKENS}, not {budget}")
-        if not query or not query.strip():
-            raise ToolError("query is empty: say what to look for")
-        p = paths.folder(path, indexed_ok=True)
         filters = SearchFilter(
             extensions=list(extensionFilter),
             include_globs=list(pathFilter),
             exclude_globs=list(excludePatterns),
             languages=list(languageFilter),
         )
-        with tool_errors(p):
-            resp = engine.search(p, query, limit=limit, mode=mode, filters=filters, token_budget=budget)
-            percent = engine.status(resp.root).percent if resp.partial else 100.0
-        hits = [SearchHit(**_fields(SearchHit, r)) for r in resp.results]
-        out = SearchOutput(**_fields(SearchOutput, resp, results=hits, percent=percent, max_tokens=budget))
-        return _result(search_text(out), out)
+        return _search(engine, paths, path, query, limit, mode, filters, maxTokens, offset)
+
+
+def _search(
+    engine: Engine,
+    paths: _Paths,
+    path: str | list[str] | None,
+    query: str,
+    limit: int,
+    mode: str,
+    filters: SearchFilter,
+    max_tokens: int | None,
+    offset: int,
+) -> CallToolResult:
+    """search_code's work once its arguments are read: one codebase, a list, or all of them."""
+    budget, lowered = _budget(engine, max_tokens)
+    if not query or not query.strip():
+        raise ToolError("query is empty: say what to look for")
+    if isinstance(path, str):
+        target: Path | list[Path] | None = paths.folder(path, indexed_ok=True)
+    else:
+        target = [paths.folder(p, indexed_ok=True) for p in path or []]
+    with tool_errors(target if isinstance(target, Path) else None):
+        resp = engine.search(
+            target, query, limit=limit, mode=mode, filters=filters, token_budget=budget, offset=offset
+        )
+        percent = 100.0
+        if resp.partial:
+            percent = min((engine.status(r).percent for r in resp.roots), default=100.0)
+    hits = [SearchHit(**_fields(SearchHit, r)) for r in resp.results]
+    out = SearchOutput(**_fields(SearchOutput, resp, results=hits, percent=percent, max_tokens=budget))
+    if lowered:
+        out.note = f"{out.note}; {lowered}" if out.note else lowered
+    return _result(search_text(out) + _tail(_page_text(out)), out, engine.config.max_output_tokens)
+
+
+def _tail(line: str) -> str:
+    return f"\n{line}" if line else ""
 
 
 # -- clear_index, get_indexing_status, list_codebases, find_symbol ---------------------------------
@@ -467,23 +551,75 @@ def _symbol_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: st
             str | None, Field(description="Only this kind: function, method, class, interface, struct, ...")
         ] = None,
         limit: Annotated[int, Field(description="Maximum number of definitions (1-100).")] = 20,
+        offset: Annotated[
+            int, Field(description="Skip this many definitions: next_offset of the previous reply.")
+        ] = 0,
+        maxTokens: Annotated[
+            int | None, Field(description="Token budget for the definitions listed (default: token_budget).")
+        ] = None,
     ) -> Annotated[CallToolResult, SymbolOutput]:
         if not name or not name.strip():
             raise ToolError("name is empty: pass the symbol name to look for")
         if not 1 <= limit <= 100:
             raise ToolError(f"limit must be between 1 and 100, not {limit}")
+        budget, lowered = _budget(engine, maxTokens)
         p = paths.folder(path, indexed_ok=True)
         with tool_errors(p):
-            rows = engine.find_symbol(p, name.strip(), kind or None, limit)
-            root = engine.status(p).root
-        hits = [SymbolHit(**{k: row[k] for k in SymbolHit.model_fields}) for row in rows]
-        out = SymbolOutput(root=root, name=name.strip(), kind=kind or None, results=hits)
+            found = engine.symbols(
+                p, name.strip(), kind or None, limit=limit, offset=offset, token_budget=budget
+            )
+        hits = [SymbolHit(**_fields(SymbolHit, h)) for h in found.results]
+        out = SymbolOutput(**_fields(SymbolOutput, found, results=hits))
+        out.note = "; ".join(x for x in (out.note, lowered) if x)
+        root = out.root
         if not hits:
             text = f'No definition named "{out.name}"' + (f" of kind {kind}" if kind else "") + f" in {root}."
         else:
             text = f'{len(hits)} definition(s) matching "{out.name}" in {root}:\n' + "\n".join(
                 f"{i}. {h.path}:{h.start_line}-{h.end_line}  {h.symbol} ({h.kind}, {h.language})\n"
                 f"   {h.signature}"
-                for i, h in enumerate(hits, 1)
+                for i, h in enumerate(hits, out.offset + 1)
             )
-        return _result(text, out)
+        text += _tail(out.note) + _tail(_page_text(out))
+        return _result(text, out, engine.config.max_output_tokens)
+
+
+def _references_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: str) -> None:
+    @server.tool(
+        name="find_references",
+        description=(
+            "Where a function, class, type or variable is defined and used in an indexed codebase: the "
+            "definition(s) first, then every call site, import, type use and argument, each with "
+            "path:line and the line's text. Use it before changing or removing something, to see who "
+            "depends on it. Names are matched exactly (a method name matches every call of that name)."
+        ),
+        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True),
+    )
+    def find_references(
+        path: Annotated[str, Field(description=path_help + " A subfolder restricts the lookup to it.")],
+        name: Annotated[str, Field(description="The name used, e.g. 'load_config' or 'Config.load'.")],
+        limit: Annotated[int, Field(description="Maximum number of items (1-200).")] = 50,
+        offset: Annotated[
+            int, Field(description="Skip this many items: next_offset of the previous reply.")
+        ] = 0,
+        maxTokens: Annotated[
+            int | None, Field(description="Token budget for the items listed (default: token_budget).")
+        ] = None,
+    ) -> Annotated[CallToolResult, ReferencesOutput]:
+        if not name or not name.strip():
+            raise ToolError("name is empty: pass the name to look for")
+        budget, lowered = _budget(engine, maxTokens)
+        p = paths.folder(path, indexed_ok=True)
+        with tool_errors(p):
+            found = engine.references(p, name.strip(), limit=limit, offset=offset, token_budget=budget)
+        hits = [ReferenceHit(**_fields(ReferenceHit, h)) for h in found.results]
+        out = ReferencesOutput(**_fields(ReferencesOutput, found, results=hits))
+        out.note = "; ".join(x for x in (out.note, lowered) if x)
+        if not hits:
+            text = f'No references to "{out.name}" in {out.root}: {out.note or "nothing found"}.'
+        else:
+            text = f'References to "{out.name}" in {out.root} (definitions first):\n' + "\n".join(
+                f"{i}. {h.path}:{h.line}  [{h.kind}]  {h.context}" for i, h in enumerate(hits, out.offset + 1)
+            )
+            text += _tail(out.note)
+        return _result(text + _tail(_page_text(out)), out, engine.config.max_output_tokens)

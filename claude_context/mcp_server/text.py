@@ -53,7 +53,10 @@ def status_text(st: StatusOutput) -> str:
 
 
 def search_text(out: SearchOutput) -> str:
+    several = len(out.roots) > 1
     where = out.root + (f" (subfolder {out.subfolder})" if out.subfolder else "")
+    if several:
+        where = f"{len(out.roots)} codebases ({', '.join(out.roots)})"
     head = (
         f'Found {len(out.results)} results for "{out.query}" in {where} ({out.mode}, {out.took_ms:.0f} ms).'
     )
@@ -67,12 +70,12 @@ def search_text(out: SearchOutput) -> str:
         lines.append(f"Note: {semantic_note(out.semantic_coverage)}.")
     if not out.results:
         lines.append(f"No results{': ' + out.note if out.note else '.'}")
-    for i, r in enumerate(out.results, 1):
+    for i, r in enumerate(out.results, out.offset + 1):
         what = ", ".join(x for x in (r.kind, r.language) if x)
         symbol = f" {r.symbol}" if r.symbol else ""
         fence = _fence(r.content)
         lines.append("")
-        lines.append(f"{i}. {r.path}:{r.start_line}-{r.end_line}")
+        lines.append(f"{i}. {r.path}:{r.start_line}-{r.end_line}" + (f"  in {r.root}" if several else ""))
         lines.append(f"  {symbol.strip() or '(module level)'} ({what}) score {r.score:.4f}")
         if r.context:
             lines.append(f"  in: {r.context.splitlines()[-1].strip()}")

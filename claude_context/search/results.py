@@ -23,6 +23,7 @@ class SearchResult:
     content: str
     context: str = ""  # enclosing definition header, when the chunk is part of a split class
     truncated: bool = False
+    root: str = ""  # the codebase this result comes from (absolute path)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,6 +42,10 @@ class SearchResponse:
     note: str = ""
     # Share of the index's chunks that have vectors: < 1 while embeddings fill in behind keywords.
     semantic_coverage: float = 1.0
+    roots: list[str] = field(default_factory=list)  # every codebase searched (one ranking across them)
+    offset: int = 0  # results skipped before this page
+    next_offset: int | None = None  # pass as ``offset`` for the next page; None: nothing more
+    has_more: bool = False  # results beyond this page exist
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -115,7 +120,7 @@ def shape_results(
         )
     for r in results:
         r.score = round(r.score, 6)
-    return _apply_budget(results, token_budget)
+    return apply_budget(results, token_budget)
 
 
 def _merged_size(r: SearchResult, c: Chunk) -> int:
@@ -158,7 +163,7 @@ def _merge_into(r: SearchResult, c: Chunk | SearchResult, line_source: LineSourc
         r.symbol = c.symbol
 
 
-def _apply_budget(results: list[SearchResult], token_budget: int) -> tuple[list[SearchResult], bool]:
+def apply_budget(results: list[SearchResult], token_budget: int) -> tuple[list[SearchResult], bool]:
     budget = token_budget * CHARS_PER_TOKEN
     out: list[SearchResult] = []
     used = 0

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from claude_context.errors import IndexBusyError, NeedsFullIndex, NotIndexedError
+from claude_context.errors import ClaudeContextError, IndexBusyError, NeedsFullIndex, NotIndexedError
 from claude_context.ignore import IgnoreRules
 
 if TYPE_CHECKING:
@@ -218,7 +218,10 @@ class RootWorker:
         cb = self.engine.codebase(w.root)
         if cb is None:
             return
-        settings = cb.chunk_settings()
+        try:
+            settings = cb.chunk_settings()
+        except ClaudeContextError:  # a malformed project file: the update reports it; keep the rules
+            return
         key = json.dumps(settings.to_dict(), sort_keys=True)
         if key != w.settings_key or w.rules is None:
             try:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claude_context.db import ThreadConnections
-from claude_context.records import Chunk
+from claude_context.records import Chunk, Ref
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the refs table (identifier uses); older indexes re-chunk once to fill it
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,6 +51,15 @@ CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
 CREATE INDEX IF NOT EXISTS chunks_name ON chunks(name COLLATE NOCASE);
 -- chunks stored (keyword-searchable) whose vectors are still being computed (progressive indexing)
 CREATE TABLE IF NOT EXISTS pending_vectors (id INTEGER PRIMARY KEY);
+-- where names are used (call sites, imports, type uses, arguments): replaced with a file's chunks
+CREATE TABLE IF NOT EXISTS refs (
+    path TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS refs_name ON refs(name);
+CREATE INDEX IF NOT EXISTS refs_path ON refs(path);
 """
 
 
@@ -90,6 +99,7 @@ class MetadataStore:
             con.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+            _upgrade(con)
 
     # -- connections ---------------------------------------------------------------------------
     def _con(self) -> sqlite3.Connection:
@@ -248,7 +258,15 @@ class MetadataStore:
             removed.extend(r[0] for r in con.execute(f"SELECT id FROM chunks WHERE path IN ({marks})", batch))
             con.execute(f"DELETE FROM chunks WHERE path IN ({marks})", batch)
             con.execute(f"DELETE FROM files WHERE path IN ({marks})", batch)
+            con.execute(f"DELETE FROM refs WHERE path IN ({marks})", batch)
         return removed
+
+    @staticmethod
+    def insert_refs(con: sqlite3.Connection, path: str, refs: Sequence[Ref]) -> None:
+        con.executemany(
+            "INSERT INTO refs(path, line, name, kind) VALUES (?,?,?,?)",
+            [(path, r.line, r.name, r.kind) for r in refs],
+        )
 
     @staticmethod
     def insert_chunks(con: sqlite3.Connection, chunks: Sequence[Chunk], keys: Sequence[str]) -> list[int]:
@@ -333,6 +351,20 @@ class MetadataStore:
         for batch in _batched(list(ids), 500):
             con.execute(f"DELETE FROM pending_vectors WHERE id IN ({','.join('?' * len(batch))})", batch)
 
+    # -- references ------------------------------------------------------------------------------
+    def find_refs(self, name: str, limit: int, subfolder: str = "") -> list[tuple[str, int, str]]:
+        """(path, line, kind) of every use of ``name`` (exact, case-sensitive), by path and line."""
+        prefix = subfolder.strip("/") + "/" if subfolder.strip("/") else ""
+        rows = self._con().execute(
+            "SELECT path, line, kind FROM refs WHERE name = ? AND substr(path, 1, ?) = ? "
+            "ORDER BY path, line LIMIT ?",
+            (name, len(prefix), prefix, limit),
+        )
+        return [(r[0], int(r[1]), r[2]) for r in rows]
+
+    def has_refs(self) -> bool:
+        return self._con().execute("SELECT 1 FROM refs LIMIT 1").fetchone() is not None
+
     def language_counts(self) -> dict[str, int]:
         rows = self._con().execute("SELECT language, COUNT(*) FROM files WHERE status='ok' GROUP BY language")
         return {r[0] or "text": int(r[1]) for r in rows}
@@ -354,6 +386,17 @@ def _row_to_stored(r: tuple) -> StoredChunk:
         signature=r[9],
     )
     return StoredChunk(id=r[0], chunk=chunk, embed_key=r[10])
+
+
+def _upgrade(con: sqlite3.Connection) -> None:
+    """Bring an index written by an older version up to ``SCHEMA_VERSION``. Version 1 had no refs:
+    every file's recorded state is invalidated, so the next index run or watcher reconcile
+    re-chunks each file once (its vectors come from the embedding cache) and fills them in."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if int(row[0]) >= SCHEMA_VERSION:
+        return
+    con.execute("UPDATE files SET hash = '', mtime_ns = -1")
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 def _batched(items: list, n: int) -> Iterator[list]:

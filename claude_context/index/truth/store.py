@@ -24,7 +24,7 @@ from claude_context.index.base import ChunkIndex, KeywordDoc
 from claude_context.index.registry import IndexOptions
 from claude_context.index.truth.lock import WriteLock
 from claude_context.index.truth.metadata import FileState, MetadataStore, StoredChunk
-from claude_context.records import Chunk, sha
+from claude_context.records import Chunk, Ref, sha
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class FileUpdate:
     chunks: list[Chunk] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     content_changed: bool = True  # False: same content, only stat data to record
+    refs: list[Ref] = field(default_factory=list)  # where the file uses names (``chunkers/refs.py``)
 
 
 @dataclass(slots=True)
@@ -197,6 +198,7 @@ class CodebaseStore:
                 complete: list[FileState] = []
                 for u in updates:
                     ids = MetadataStore.insert_chunks(con, u.chunks, u.keys)
+                    MetadataStore.insert_refs(con, u.state.path, u.refs)
                     staged.ids.append(ids)
                     whole = True
                     for cid, c, key in zip(ids, u.chunks, u.keys, strict=True):
@@ -299,6 +301,7 @@ class CodebaseStore:
             con.execute("DELETE FROM chunks")
             con.execute("DELETE FROM files")
             con.execute("DELETE FROM pending_vectors")
+            con.execute("DELETE FROM refs")
             MetadataStore.bump_generation(con)
         self._drop_local_files(("vectors", "bm25"))
 

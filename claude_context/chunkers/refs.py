@@ -1,0 +1,184 @@
+"""Where identifiers are used: call sites, imports, type uses and arguments, from the tree-sitter parse.
+
+Stored at index time (the ``refs`` table) so ``find_references`` is a lookup, not a scan. Each
+language has a handful of tree-sitter query patterns, run by the C query engine (a Python walk over
+every node costs about ten times more). A pattern a grammar version does not know is skipped, so a
+grammar update degrades one kind of reference instead of breaking indexing. Names are matched
+textually: a method call ``obj.load()`` is a reference to every ``load``; precise enough for an
+agent that then reads the lines, and it needs no type inference.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from claude_context.records import Ref
+
+log = logging.getLogger(__name__)
+
+_JS_COMMON = """
+(call_expression function: (identifier) @call)
+(call_expression function: (member_expression property: (property_identifier) @call))
+(new_expression constructor: (identifier) @call)
+(new_expression constructor: (member_expression property: (property_identifier) @call))
+(import_specifier name: (identifier) @import)
+(import_clause (identifier) @import)
+(namespace_import (identifier) @import)
+(export_specifier name: (identifier) @use)
+(arguments (identifier) @use)
+(class_heritage (identifier) @type)
+(extends_clause value: (identifier) @type)
+(jsx_opening_element name: (identifier) @call)
+(jsx_self_closing_element name: (identifier) @call)
+"""
+
+_PATTERNS: dict[str, str] = {
+    "python": """
+(call function: (identifier) @call)
+(call function: (attribute attribute: (identifier) @call))
+(decorator (identifier) @call)
+(decorator (attribute attribute: (identifier) @call))
+(import_from_statement name: (dotted_name (identifier) @import))
+(import_from_statement name: (aliased_import name: (dotted_name (identifier) @import)))
+(import_statement name: (dotted_name (identifier) @import))
+(import_statement name: (aliased_import name: (dotted_name (identifier) @import)))
+(type (identifier) @type)
+(type (attribute attribute: (identifier) @type))
+(generic_type (identifier) @type)
+(type_parameter (type (identifier) @type))
+(subscript value: (identifier) @type)
+(class_definition superclasses: (argument_list (identifier) @type))
+(class_definition superclasses: (argument_list (attribute attribute: (identifier) @type)))
+(except_clause (identifier) @type)
+(argument_list (identifier) @use)
+(keyword_argument value: (identifier) @use)
+""",
+    "javascript": _JS_COMMON,
+    "typescript": _JS_COMMON + "(type_identifier) @type\n",
+    "tsx": _JS_COMMON + "(type_identifier) @type\n",
+    "go": """
+(call_expression function: (identifier) @call)
+(call_expression function: (selector_expression field: (field_identifier) @call))
+(type_identifier) @type
+(import_spec path: (interpreted_string_literal) @import)
+(argument_list (identifier) @use)
+(argument_list (selector_expression field: (field_identifier) @use))
+""",
+    "rust": """
+(call_expression function: (identifier) @call)
+(call_expression function: (scoped_identifier name: (identifier) @call))
+(call_expression function: (field_expression field: (field_identifier) @call))
+(macro_invocation macro: (identifier) @call)
+(type_identifier) @type
+(use_declaration argument: (scoped_identifier name: (identifier) @import))
+(use_declaration argument: (identifier) @import)
+(use_list (identifier) @import)
+(use_list (scoped_identifier name: (identifier) @import))
+(arguments (identifier) @use)
+""",
+    "java": """
+(method_invocation name: (identifier) @call)
+(object_creation_expression type: (type_identifier) @call)
+(type_identifier) @type
+(import_declaration (scoped_identifier name: (identifier) @import))
+(argument_list (identifier) @use)
+""",
+}
+
+# Parents whose ``name`` child *defines* the type named there (not a use of it).
+_DEFINING = frozenset(
+    {
+        "type_spec",
+        "type_alias_declaration",
+        "interface_declaration",
+        "class_declaration",
+        "abstract_class_declaration",
+        "enum_declaration",
+        "record_declaration",
+        "struct_item",
+        "enum_item",
+        "trait_item",
+        "type_item",
+        "union_item",
+        "type_parameter",
+        "constraint",
+    }
+)
+LANGUAGES = frozenset(_PATTERNS)
+
+
+@functools.cache
+def _queries(language: str) -> tuple[Any, ...]:
+    """The language's compiled patterns (one query each, so one a grammar lacks is skipped)."""
+    from tree_sitter import Query
+    from tree_sitter_language_pack import get_language
+
+    from .languages import SPECS
+
+    lang = get_language(SPECS[language].grammar)  # type: ignore[arg-type]
+    out = []
+    for pattern in _PATTERNS[language].strip().splitlines():
+        try:
+            out.append(Query(lang, pattern))
+        except Exception as exc:  # a node type this grammar version does not have
+            log.debug("%s: reference pattern skipped (%s): %s", language, exc, pattern)
+    return tuple(out)
+
+
+def extract_refs(language: str, text: str) -> list[Ref]:
+    """The references in one file, sorted by line; [] for languages without patterns or on any
+    parser trouble (references are a help, never a reason to fail indexing)."""
+    if language not in _PATTERNS or not text:
+        return []
+    try:
+        return _extract(language, text)
+    except (Exception, RecursionError) as exc:
+        log.warning("reference extraction failed for a %s file: %s", language, exc)
+        return []
+
+
+def _extract(language: str, text: str) -> list[Ref]:
+    from tree_sitter import QueryCursor
+
+    from .languages import SPECS
+    from .treesitter import parse_with_deadline
+
+    src = text.encode("utf-8", "surrogatepass")
+    root = parse_with_deadline(SPECS[language].grammar, src).root_node
+    found: dict[tuple[str, int], str] = {}
+    for query in _queries(language):
+        for kind, nodes in QueryCursor(query).captures(root).items():
+            for node in nodes:
+                name = _name(node, kind)
+                if not name or (kind == "type" and _defines(node)):
+                    continue
+                key = (name, node.start_point[0] + 1)
+                if _RANK.get(kind, 9) < _RANK.get(found.get(key, ""), 9):
+                    found[key] = kind  # one row per name and line: the most telling kind
+    return sorted((Ref(name, line, kind) for (name, line), kind in found.items()), key=_order)
+
+
+_RANK = {"call": 0, "import": 1, "type": 2, "use": 3}
+
+
+def _order(r: Ref) -> tuple[int, str]:
+    return r.line, r.name
+
+
+def _name(node: Any, kind: str) -> str:
+    raw = node.text.decode("utf-8", "replace") if node.text else ""
+    if kind == "import" and raw[:1] in "\"'`":  # Go: import "net/http" -> http
+        raw = raw.strip("\"'`").rstrip("/").rsplit("/", 1)[-1]
+    return raw[:200]
+
+
+def _defines(node: Any) -> bool:
+    parent = node.parent
+    return (
+        parent is not None
+        and parent.type in _DEFINING
+        and (named := parent.child_by_field_name("name")) is not None
+        and named.id == node.id
+    )
