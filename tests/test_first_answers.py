@@ -76,7 +76,7 @@ def _indexing(st: CodebaseStatus) -> CodebaseStatus:
 def test_partial_coverage_weighs_the_dense_ranking_by_its_coverage(engine, repo: Path, monkeypatch) -> None:
     """With 40% of the chunks embedded, the dense ranking counts 40% of its configured weight (its
     min-max normalisation would otherwise give the best embedded chunk full marks)."""
-    import claude_context.engine as engine_module
+    import claude_context.searching as engine_module  # the search entry point (issue 18)
 
     engine.index(repo)
     status = engine.status(repo)
