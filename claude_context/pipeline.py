@@ -269,7 +269,10 @@ class IndexPipeline:
                     break
                 if tick:
                     tick()
-                next(t for t in threads if t.is_alive()).join(0.25)
+                alive = next((t for t in threads if t.is_alive()), None)
+                if alive is None:  # every stage finished while tick() ran
+                    break
+                alive.join(0.25)
         except BaseException:
             self._stop.set()
             raise

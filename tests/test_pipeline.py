@@ -199,3 +199,25 @@ def test_backend_switch_re_embeds_cleanly(config, model, repo):
         _consistent(back, repo)
     finally:
         back.close()
+
+
+def test_stages_finishing_during_a_progress_report(config, repo):
+    """A slow progress callback can outlast every stage: the run still ends normally (it once
+    raised StopIteration, reported as "indexing failed: StopIteration")."""
+    engine = Engine(config)
+    calls = []
+
+    def slow_progress(p) -> None:
+        calls.append(p.phase)
+        if len(calls) == 2:  # the first report from inside the run loop: let every stage finish
+            stages = {"cc-stage", "cc-embed", "cc-fill"}
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and stages & {t.name for t in threading.enumerate()}:
+                time.sleep(0.05)
+
+    try:
+        report = engine.index(repo, progress=slow_progress)
+        assert report.chunks_total > 0 and report.files_changed > 0
+        _consistent(engine, repo)
+    finally:
+        engine.close()
