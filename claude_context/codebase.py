@@ -35,9 +35,16 @@ from claude_context.changes import ChangePlan, differs, plan_full, plan_paths, r
 from claude_context.config import Config
 from claude_context.discovery import Skipped, discover
 from claude_context.embedding import Embedder, parse_model_id
-from claude_context.errors import IndexBusyError, IndexCancelled, NeedsFullIndex, NotIndexedError
+from claude_context.errors import (
+    IndexBusyError,
+    IndexCancelled,
+    NeedsFullIndex,
+    NotIndexedError,
+    StorageError,
+)
+from claude_context.faults import classify, disk_nearly_full
 from claude_context.index.registry import IndexOptions, resolve_quantization
-from claude_context.index.truth import presence
+from claude_context.index.truth import health, presence
 from claude_context.index.truth.store import CodebaseStore
 from claude_context.pipeline import IndexPipeline
 from claude_context.reports import CodebaseStatus, IndexProgress, IndexReport, ProgressFn, UpdateReport
@@ -127,28 +134,23 @@ class Codebase:
                 settings_firm=firm_json(self.index_config()[1]),
                 progress=json.dumps(asdict(IndexProgress("scanning"))),
             )
+            health.clear_error(self.folder)
             old = self.store.index_options() if meta.get_meta("index_options") else None
             asked = BackendChoice.resolve(
                 meta.get_meta("quantization_requested"), old, self.config, quantization, store_kind
             )
             _choose_backend(self.store, self.config, root, settings, asked)
             report = self._index_locked(root, settings, force, progress, cancel, t0)
+            r = report
             done = IndexProgress(
-                "done",
-                report.files_changed,
-                report.files_changed,
-                report.chunks_written,
-                report.chunks_embedded,
-                report.seconds,
+                "done", r.files_changed, r.files_changed, r.chunks_written, r.chunks_embedded, r.seconds
             )
-            finished = str(time.time())
-            meta.set_meta(status="indexed", last_indexed_at=finished, progress=json.dumps(asdict(done)))
+            finished = dict(status="indexed", last_indexed_at=str(time.time()), applying="")
+            meta.set_meta(progress=json.dumps(asdict(done)), **finished)
             return report
         except BaseException as exc:
-            if self.store.folder.exists():
-                cancelled = isinstance(exc, IndexCancelled)
-                error = "indexing was cancelled" if cancelled else f"{type(exc).__name__}: {exc}"
-                meta.set_meta(status="failed", error=error)
+            if (mapped := _record_failure(self.store, exc)) is not None:
+                raise mapped from exc  # one sentence for every face (disk full, read-only, damaged)
             raise
         finally:
             self.store.lock.release()
@@ -191,10 +193,12 @@ class Codebase:
         self.store.persist()
         self.store.meta.set_meta(indexed_settings=json.dumps(settings.to_dict()))
 
-        report.files_total, report.files_skipped = self.store.meta.file_count()
-        report.files_skipped += sum(1 for s in skipped if s.reason not in {"binary", "minified"})
+        report.files_total = self.store.meta.file_count()[0]
         report.chunks_total = self.store.meta.chunk_count()
-        report.skipped = [{"path": s.path, "reason": s.reason} for s in skipped]
+        # this run's skips plus those recorded by earlier runs: the count is the list's length
+        listed = {s.path: s.reason for s in skipped} | dict(self.store.meta.skipped_files())
+        report.skipped = [{"path": p, "reason": r} for p, r in sorted(listed.items())]
+        report.files_skipped = len(report.skipped)
         report.seconds = round(time.perf_counter() - t0, 3)
         return report
 
@@ -296,8 +300,10 @@ class Codebase:
         # the derived index must reflect the current generation before we add to it
         store.repair(embedder.model_id, durable=not self.unsaved)
         if changed or deleted:
+            store.meta.set_meta(applying=str(len(changed) + len(deleted)))  # "indexed" once done
             pipeline = self.pipeline(embedder, settings, False, cancel)
             pipeline.run(changed, deleted, states)
+            store.meta.set_meta(applying="")
             c = pipeline.snapshot()
             report.files_changed, report.chunks_written = c.files_changed, c.chunks_written
             report.chunks_embedded = c.chunks_embedded
@@ -426,6 +432,24 @@ def _record_scope(store: CodebaseStore, settings: ChunkSettings, firm: frozenset
         store.meta.set_meta(settings=recorded, indexed_settings=recorded, settings_firm=firm_json(firm))
 
 
+def _record_failure(store: CodebaseStore, exc: BaseException) -> StorageError | None:
+    """Record the failed run's status (if SQLite cannot take it, disk full, a file beside it does);
+    returns the storage fault to raise instead of ``exc``, if it is one."""
+    mapped = classify(exc, store.folder) if isinstance(exc, Exception) else None
+    if not store.folder.exists():
+        return None
+    if isinstance(exc, IndexCancelled):
+        error = "indexing was cancelled"
+    else:
+        error = str(mapped) if mapped is not None else f"{type(exc).__name__}: {exc}"
+    try:
+        store.meta.set_meta(status="failed", error=error)
+    except Exception as write_error:
+        log.info("could not record the failure of %s in its index: %s", store.folder, write_error)
+        health.record_error(store.folder, error)
+    return mapped if isinstance(mapped, StorageError) and mapped is not exc else None
+
+
 def _choose_backend(
     store: CodebaseStore, config: Config, root: Path, settings: ChunkSettings, asked: BackendChoice
 ) -> None:
@@ -523,9 +547,7 @@ def _line_source(store: CodebaseStore) -> Callable[[str, int], str]:
 def _status(store: CodebaseStore) -> CodebaseStatus:
     meta = store.meta.get_all_meta()
     status, error = meta.get("status", "not_indexed"), meta.get("error", "")
-    if status == "indexing" and not store.lock.is_locked():
-        # the process that was indexing is gone: say so instead of "indexing" forever
-        status, error = "failed", error or "indexing was interrupted (the indexing process stopped)"
+    status, error = _unfinished(store, meta, status, error)
     prog = json.loads(meta.get("progress", "{}") or "{}")
     files, skipped = store.meta.file_count()
     index = store.chunk_index()
@@ -561,6 +583,28 @@ def _status(store: CodebaseStore) -> CodebaseStatus:
     changes = [t for t in (_float(meta.get("last_change_at")), st.last_indexed_at) if t]
     st.last_change_at = max(changes) if changes else None
     return st
+
+
+def _unfinished(store: CodebaseStore, meta: dict[str, str], status: str, error: str) -> tuple[str, str]:
+    """Never "indexed" (or "indexing" forever) when a run or a watcher update stopped half-way."""
+    unrecorded = health.last_error(store.folder)  # a failure SQLite could not take (disk full)
+    if unrecorded and status != "failed":
+        return "failed", unrecorded
+    if status not in ("indexing", "indexed") or store.lock.is_locked():
+        return status, error  # failed or never indexed; or a writer is at work right now
+    if status == "indexing":  # the process that was indexing is gone: say so
+        why = "the indexing process stopped"
+        if disk_nearly_full(store.folder):
+            why = "the disk holding the index is full"
+        return "failed", error or f"indexing was interrupted ({why}); run index again to finish it"
+    pending, applying = store.meta.pending_count(), meta.get("applying", "")
+    if pending or applying:
+        what = f"{pending} chunks wait for their vectors" if pending else f"{applying} changed files"
+        return "failed", (
+            f"an update was interrupted: {what} are not in the index yet; run index again (or let the "
+            "watcher) to finish it"
+        )
+    return status, error
 
 
 def _float(value: str | None) -> float | None:

@@ -44,7 +44,8 @@ def choice(kind: Any, value: Any, name: str) -> Any:
     options = choices(kind)
     if value not in options:
         listed = ", ".join(options[:-1]) + f" or {options[-1]}"
-        raise ConfigError(f"{name} must be {listed}, not {value!r}")
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:60] + "..."  # never echo 10 MB
+        raise ConfigError(f"{name} must be {listed}, not {shown}")
     return value
 
 

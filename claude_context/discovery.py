@@ -13,13 +13,16 @@ entered once, so link loops terminate (reported where cut). Broken links are ski
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
+import functools
 import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from claude_context.errors import RefusedRootError
 from claude_context.ignore import (
     BUILTIN_IGNORES,
     SECRET,
@@ -41,8 +44,59 @@ __all__ = [
     "Skipped",
     "discover",
     "read_source",
+    "refuse_root",
     "walk_folder",
 ]
+
+# Kernel and device views, not files anyone wrote: never a codebase, never entered by a walk.
+PSEUDO_ROOTS = ("/proc", "/sys", "/dev")
+PSEUDO_FS_TYPES = frozenset(
+    {"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs",
+     "pstore", "bpf", "configfs", "fusectl", "mqueue", "hugetlbfs", "binfmt_misc", "efivarfs"}
+)
+
+
+@functools.cache
+def pseudo_devices() -> frozenset[int]:
+    """Device numbers of this machine's pseudo filesystems (from /proc/self/mounts; autofs mount
+    points are not stat'ed, that would mount them)."""
+    mounts: list[str] = list(PSEUDO_ROOTS)
+    try:
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) > 2 and parts[2] in PSEUDO_FS_TYPES:
+                    mounts.append(parts[1].replace("\\040", " "))
+    except OSError:
+        pass
+    devs = set()
+    for m in mounts:
+        with contextlib.suppress(OSError):
+            devs.add(os.stat(m).st_dev)
+    with contextlib.suppress(OSError):  # a /dev that is a plain folder of the root disk
+        devs.discard(os.stat("/").st_dev)
+    return frozenset(devs)
+
+
+def refuse_root(root: Path) -> None:
+    """Raise RefusedRootError for a folder no user means to index: the filesystem root (every
+    mounted disk plus /proc) or a pseudo filesystem such as /proc, /sys or /dev."""
+    text = str(root)
+    if root == Path(root.anchor):
+        raise RefusedRootError(
+            f"refusing to index {text}: the filesystem root is not a codebase (it would crawl every "
+            "mounted disk and the kernel's /proc); pass the project folder"
+        )
+    pseudo = next((p for p in PSEUDO_ROOTS if text == p or text.startswith(p + "/")), None)
+    try:
+        on_pseudo = os.stat(root).st_dev in pseudo_devices()
+    except OSError:
+        on_pseudo = False
+    if pseudo or on_pseudo:
+        what = pseudo or "kernel or device state"
+        raise RefusedRootError(
+            f"refusing to index {text}: it is a pseudo filesystem ({what}), not source files on disk"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +104,8 @@ class Skipped:
     """A file left out for a reason the user may want to see (not gitignored / node_modules noise)."""
 
     path: str  # relative, POSIX
-    reason: str  # too_large, secret, symlink_outside_root, symlink_loop, unreadable, binary, minified
+    reason: str  # too_large, secret, symlink_outside_root, symlink_loop, symlink_to_indexed (its target
+    # is indexed under its own path), pseudo_filesystem, unreadable, binary, minified
 
 
 class BinaryFileError(Exception):
@@ -143,6 +198,7 @@ class _Walk:
         self.visited: set[tuple[int, int]] = set()  # real folders entered (st_dev, st_ino)
         self.linked_files: set[tuple[int, int]] = set()  # files yielded through a link
         self.exclude = {os.path.normpath(d) for d in options.exclude_dirs}
+        self.pseudo = pseudo_devices()  # /proc, /sys, ... mounted inside the tree: never entered
 
     def run(self, start: str = "", links: bool = True) -> Iterator[FileEntry]:
         """Walk the tree (or only the folder ``start``, whose parents are known not ignored).
@@ -190,6 +246,9 @@ class _Walk:
                     continue
                 key = (st.st_dev, st.st_ino)
                 if key in self.visited:  # e.g. a bind mount of a folder already walked
+                    continue
+                if st.st_dev in self.pseudo:
+                    self.skipped.append(Skipped(rel, "pseudo_filesystem"))
                     continue
                 self.visited.add(key)
                 children = self._list(rel, entry.path)
@@ -264,6 +323,7 @@ class _Walk:
                 self.skipped.append(Skipped(rel, "symlink_loop"))
                 return None
             if self.rules.classify(target_rel, True) is None:  # walked under its real path anyway
+                self.skipped.append(Skipped(rel, "symlink_to_indexed"))
                 return None
             if key in self.visited:
                 self.skipped.append(Skipped(rel, "symlink_loop"))
@@ -272,6 +332,7 @@ class _Walk:
             children = self._list(rel, entry.path)
             return (rel, target, iter(children)) if children else None
         if self.rules.classify(target_rel, False) is None:  # indexed under its real path
+            self.skipped.append(Skipped(rel, "symlink_to_indexed"))
             return None
         if not self.index_secrets and is_secret_name(os.path.basename(target)):
             self.skipped.append(Skipped(rel, "secret"))

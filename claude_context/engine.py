@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from claude_context import project
+from claude_context import limits, project
 from claude_context.codebase import Codebase
 from claude_context.config import (
     Config,
@@ -25,12 +25,23 @@ from claude_context.config import (
     StoreKind,
     choice,
 )
+from claude_context.discovery import refuse_root
 from claude_context.embedding import Embedder, EmbeddingCache
-from claude_context.errors import IndexBusyError, NotIndexedError, UserError
+from claude_context.errors import IndexBusyError, IndexDamagedError, NotIndexedError, UserError
 from claude_context.index.registry import IndexOptions, open_chunk_index
+from claude_context.index.truth import health
 from claude_context.index.truth.metadata import MetadataStore
 from claude_context.index.truth.store import CodebaseStore, codebase_folder
 from claude_context.records import SearchFilter
+from claude_context.recovery import (
+    clear_damaged,
+    damaged_sentence,
+    damaged_status,
+    guarded,
+    open_for_index,
+    status_or_damage,
+    unindexed_status,
+)
 from claude_context.reports import CodebaseStatus, IndexProgress, IndexReport, UpdateReport
 from claude_context.search.lookup import LookupResponse, find_references, find_symbols
 from claude_context.search.ranking import RankSettings
@@ -132,8 +143,10 @@ class Engine:
                 meta = MetadataStore(folder)
                 root = meta.get_meta("root")
                 meta.close()
-            except Exception:  # an unreadable folder is not a codebase; list the rest
-                continue
+            except Exception:  # unreadable: listed (as damaged) if its root is known
+                root = health.recorded_root(folder.parent)
+            if not root and health.last_error(folder.parent):  # its first run could not start
+                root = health.recorded_root(folder.parent)
             if root:
                 roots.append(Path(root))
         return roots
@@ -141,7 +154,10 @@ class Engine:
     def resolve(self, path: str | Path) -> tuple[Codebase, str]:
         """The indexed codebase containing ``path`` and the subfolder within it ("" = root)."""
         target = existing_dir(path, must_exist=False)
-        cb = self.codebase(target)
+        try:
+            cb = self.codebase(target)
+        except IndexDamagedError as exc:
+            raise IndexDamagedError(damaged_sentence(target, str(exc))) from exc
         if cb is not None and cb.root is not None:
             return cb, ""
         best: Path | None = None
@@ -160,58 +176,44 @@ class Engine:
         """Bring the index of ``path`` up to date with the disk (incremental unless ``force``);
         keyword arguments: ``Codebase.index``."""
         root = existing_dir(path, must_exist=True)
-        _check_index_args(kwargs)
+        _check_index_args(root, kwargs)
         project.layered(self.config, project.read_project(root))  # a bad project file fails here
-        cb = self.codebase(root, create=True)
-        assert cb is not None
-        return cb.index(root, **kwargs)
+        cb, note = open_for_index(self, root, kwargs.get("lock_timeout", 0.0))
+        report = cb.index(root, **kwargs)
+        health.passed(cb.folder)
+        report.note = "; ".join(n for n in (note, report.note) if n)
+        return report
+
+    def forget(self, root: Path) -> None:
+        """Close and drop this process's handle on ``root``'s codebase (its files get replaced)."""
+        with self._lock:
+            cb = self._codebases.pop(root, None)
+        if cb is not None:
+            cb.close()
 
     def start_index(self, path: str | Path, **kwargs) -> tuple[IndexJob, bool]:
         """Index in a background thread; returns (job, started). A running job is returned as is.
         A new job is returned once the store shows it (so every poller sees "indexing"), or after
         ``START_WAIT_S``. Raises IndexBusyError at once if another process is indexing it."""
         root = existing_dir(path, must_exist=True)
-        _check_index_args(kwargs)
+        _check_index_args(root, kwargs)
         project.layered(self.config, project.read_project(root))  # a bad project file fails at once
         with self._lock:
             job = self._jobs.get(root)
             if job is not None and job.running:
                 return job, False
-            cb = self.codebase(root, create=True)
-            assert cb is not None
+            cb, note = open_for_index(self, root, 0.0)
             if cb.store.lock.held:  # this process's file watcher is applying a change: wait for it
                 kwargs.setdefault("lock_timeout", 60.0)
             elif cb.store.lock.is_locked():
                 raise IndexBusyError(f"{root}: index busy: another process is updating it")
-            job = self._start_job(root, cb, kwargs)
+            job = self._jobs[root] = _start_job(root, cb, kwargs, note)
         deadline = time.monotonic() + START_WAIT_S
         while job.running and time.monotonic() < deadline:
             if cb.store.meta.get_meta("status") == "indexing":
                 break
             time.sleep(0.02)
         return job, True
-
-    def _start_job(self, root: Path, cb: Codebase, kwargs: dict) -> IndexJob:
-        cancel = threading.Event()
-        user_progress = kwargs.pop("progress", None)
-
-        def run() -> None:
-            def on_progress(p: IndexProgress) -> None:
-                job.progress = p
-                if user_progress:
-                    user_progress(p)
-
-            try:
-                job.report = cb.index(root, cancel=cancel, progress=on_progress, **kwargs)
-            except BaseException as exc:  # kept on the job and in the store's status
-                job.error = exc
-                log.warning("indexing %s failed: %s", root, exc)
-
-        thread = threading.Thread(target=run, name=f"index:{root.name}", daemon=True)
-        job = IndexJob(root=root, thread=thread, cancel=cancel, started_at=time.time())
-        self._jobs[root] = job
-        thread.start()
-        return job
 
     def job(self, path: str | Path) -> IndexJob | None:
         try:
@@ -260,6 +262,7 @@ class Engine:
         return sum(cb.flush(lock_timeout) for cb in codebases if root is None or cb.root == root)
 
     # -- search ----------------------------------------------------------------------------------
+    @guarded
     def search(
         self,
         path: str | Path | Sequence[str | Path] | None,
@@ -274,6 +277,7 @@ class Engine:
         """One page of results for ``query``: ``path`` is a codebase (or a folder inside one), a list
         of them, or None for every indexed codebase; several are ranked as one (``search/multi.py``)
         and each result names its root. ``offset`` skips that many results (pagination)."""
+        _check_search_args(query, filters)
         return run_search(
             self,
             path,
@@ -297,6 +301,7 @@ class Engine:
         found = self.symbols(path, name, kind, limit=limit, token_budget=UNBOUNDED_TOKENS)
         return [asdict(h) for h in found.results]
 
+    @guarded
     def symbols(
         self,
         path: str | Path,
@@ -313,6 +318,7 @@ class Engine:
         budget = token_budget or self.config.token_budget
         return find_symbols(cb.store.meta, str(cb.root), name, kind or None, sub, limit, offset, budget)
 
+    @guarded
     def references(
         self,
         path: str | Path,
@@ -335,12 +341,15 @@ class Engine:
         try:
             cb, _ = self.resolve(path)
         except NotIndexedError:
-            return CodebaseStatus(root=str(existing_dir(path, must_exist=False)), status="not_indexed")
+            return unindexed_status(self, existing_dir(path, must_exist=False))
+        except IndexDamagedError as exc:
+            root = str(existing_dir(path, must_exist=False))
+            return CodebaseStatus(root=root, status="failed", error=str(exc))
         return self.status_of(cb)
 
     def status_of(self, cb: Codebase) -> CodebaseStatus:
         """The store's status, corrected by a job this process runs that the store does not show yet."""
-        st = cb.status()
+        st = status_or_damage(cb)
         job = self._jobs.get(Path(st.root)) if st.root else None
         if job is not None and job.running and st.status != "indexing":
             st.status, st.error = "indexing", ""
@@ -355,14 +364,21 @@ class Engine:
     def list_codebases(self) -> list[CodebaseStatus]:
         out = []
         for root in self.indexed_roots():
-            cb = self.codebase(root)
+            try:
+                cb = self.codebase(root)
+            except IndexDamagedError as exc:
+                out.append(damaged_status(root, str(exc)))
+                continue
             if cb is not None:
                 out.append(self.status_of(cb))
         return out
 
     def clear(self, path: str | Path) -> str:
         """Remove a codebase's index (the shared embedding cache is kept: re-indexing is cheap)."""
-        cb, sub = self.resolve(path)
+        try:
+            cb, sub = self.resolve(path)
+        except IndexDamagedError:  # its database cannot be opened: remove the folder as it is
+            return clear_damaged(self, existing_dir(path, must_exist=False))
         if sub:
             raise UserError(f"{path} is inside the indexed codebase {cb.root}: clear that root instead")
         root = cb.root
@@ -376,26 +392,23 @@ class Engine:
         cb.store.clear()
         return str(root)
 
-    def close(self) -> None:
-        for job in list(self._jobs.values()):
-            if job.running:
-                job.cancel.set()
-                job.thread.join(30)
-        try:
-            self.flush()  # vector indexes that watch-mode updates left unsaved
-        except Exception as exc:  # a crash-equivalent: the next writer repairs from SQLite
-            log.warning("could not save updated vector indexes: %s", exc)
+    def close(self, timeout: float = 30.0) -> bool:
+        """Cancel jobs, wait up to ``timeout`` s for them, save and close; False if a job still runs
+        (e.g. waiting for the model): it dies with the process, resumed next run as after a crash."""
+        busy = _stop_jobs(list(self._jobs.values()), timeout)
         with self._lock:
-            for cb in self._codebases.values():
-                cb.close()
-            self._codebases.clear()
-            self.cache.close()
+            idle = [self._codebases.pop(root) for root in list(self._codebases) if root not in busy]
+            _save_and_close(idle)
+            if not busy:
+                self.cache.close()
+        return not busy
 
 
 def _lookup_args(name: str, limit: int, offset: int) -> str:
     """The stripped name of a lookup, after checking its paging arguments."""
     if not name or not name.strip():
         raise UserError("symbol name is empty")
+    limits.check_text(name, "symbol name", limits.MAX_NAME_CHARS)
     if not 1 <= limit <= MAX_LOOKUP:
         raise UserError(f"limit must be between 1 and {MAX_LOOKUP}, not {limit}")
     if not 0 <= offset <= MAX_LOOKUP_OFFSET:
@@ -403,8 +416,70 @@ def _lookup_args(name: str, limit: int, offset: int) -> str:
     return name.strip()
 
 
-def _check_index_args(kwargs: dict) -> None:
-    """The typed settings an index call may give, checked before anything is created or started."""
+def _start_job(root: Path, cb: Codebase, kwargs: dict, note: str = "") -> IndexJob:
+    """Run ``cb.index`` in a background thread; its report, error and progress land on the job."""
+    cancel = threading.Event()
+    user_progress = kwargs.pop("progress", None)
+
+    def run() -> None:
+        def on_progress(p: IndexProgress) -> None:
+            job.progress = p
+            if user_progress:
+                user_progress(p)
+
+        try:
+            job.report = cb.index(root, cancel=cancel, progress=on_progress, **kwargs)
+            health.passed(cb.folder)
+            job.report.note = "; ".join(n for n in (note, job.report.note) if n)
+        except BaseException as exc:  # kept on the job and in the store's status
+            job.error = exc
+            log.warning("indexing %s failed: %s", root, exc)
+
+    thread = threading.Thread(target=run, name=f"index:{root.name}", daemon=True)
+    job = IndexJob(root=root, thread=thread, cancel=cancel, started_at=time.time())
+    thread.start()
+    return job
+
+
+def _save_and_close(codebases: list[Codebase]) -> None:
+    try:  # vector indexes that watch-mode updates left unsaved
+        sum(cb.flush() for cb in codebases)
+    except Exception as exc:  # a crash-equivalent: the next writer repairs from SQLite
+        log.warning("could not save updated vector indexes: %s", exc)
+    for cb in codebases:
+        cb.close()
+
+
+def _stop_jobs(jobs: list[IndexJob], timeout: float) -> set[Path]:
+    """Cancel ``jobs`` and wait for them up to ``timeout`` s in all; the roots still running."""
+    deadline = time.monotonic() + timeout
+    for job in jobs:
+        job.cancel.set()
+    busy = set()
+    for job in jobs:
+        job.thread.join(max(0.0, deadline - time.monotonic()))
+        if job.running:
+            busy.add(job.root)
+            log.warning("%s: indexing still stopping; leaving it to the next run", job.root)
+    return busy
+
+
+def _check_search_args(query: str, filters: SearchFilter | None) -> None:
+    """Bounds on a query and its filters (searching.py checks emptiness, limit and offset)."""
+    limits.check_text(query or "", "query", limits.MAX_QUERY_CHARS)
+    if filters is not None:
+        limits.check_globs(filters.include_globs, "path globs")
+        limits.check_globs(filters.exclude_globs, "exclude globs")
+        limits.check_list(filters.extensions, "extensions")
+        limits.check_list(filters.languages, "languages")
+
+
+def _check_index_args(root: Path, kwargs: dict) -> None:
+    """The root and the typed settings an index call may give, checked before anything is created
+    or started."""
+    refuse_root(root)
+    limits.check_list(kwargs.get("ignore_patterns"), "ignore patterns")
+    limits.check_list(kwargs.get("extensions"), "extensions")
     for key, kind in (("splitter", Splitter), ("quantization", Quantization), ("store_kind", StoreKind)):
         if kwargs.get(key) is not None:
             choice(kind, kwargs[key], "store" if key == "store_kind" else key)
@@ -414,10 +489,10 @@ def existing_dir(path: str | Path, must_exist: bool) -> Path:
     """``path`` expanded and resolved; with ``must_exist`` it must be a folder."""
     if path is None or str(path).strip() == "":
         raise UserError("path is empty")
-    p = Path(os.path.expanduser(str(path)))
+    p = Path(os.path.expanduser(limits.check_path(path)))
     try:
         p = p.resolve()
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, ValueError) as exc:
         raise UserError(f"cannot resolve path {path}: {exc}") from None
     if must_exist:
         if not p.exists():

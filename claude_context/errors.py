@@ -58,3 +58,23 @@ class ServeError(ClaudeContextError):
     """The server must not start as asked (bad transport, port or an unsafe bind)."""
 
     exit_code = 2
+
+
+class RefusedRootError(UserError):
+    """A folder no user means as a codebase (the filesystem root, a pseudo filesystem)."""
+
+
+class StorageError(ClaudeContextError):
+    """The index home cannot be written or read as it must be (disk full, read-only, damaged)."""
+
+
+class DiskFullError(StorageError):
+    """No space left (or a file size limit) while writing the index."""
+
+
+class ReadOnlyIndexError(StorageError):
+    """The index home (or this codebase's folder) cannot be written: searches still work."""
+
+
+class IndexDamagedError(StorageError):
+    """A SQLite file of the index is not a valid database any more."""

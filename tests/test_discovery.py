@@ -330,7 +330,10 @@ def test_symlinks_inside_root_index_each_file_once(tmp_path: Path) -> None:
     (root / "another.py").symlink_to("real.py")  # relative target
     (root / "pkg_link").symlink_to(root / "pkg", target_is_directory=True)
     (root / "broken.py").symlink_to(root / "missing.py")
-    assert walk(root) == (["pkg/mod.py", "real.py"], [])
+    paths, skipped = walk(root)
+    assert paths == ["pkg/mod.py", "real.py"]
+    # not indexed twice, but listed with the reason (a broken link is not a file: quiet)
+    assert reasons(skipped) == dict.fromkeys(["alias.py", "another.py", "pkg_link"], "symlink_to_indexed")
 
 
 def test_symlink_into_ignored_folder_is_followed_once(tmp_path: Path) -> None:

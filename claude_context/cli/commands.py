@@ -72,6 +72,13 @@ def _run(fn):
         raise _fail(str(exc), exc.exit_code) from None
     except KeyboardInterrupt:
         raise _fail("interrupted", 130) from None
+    except Exception as exc:  # a storage fault (disk full, read-only, damaged) is a sentence too
+        from claude_context.faults import classify
+
+        mapped = classify(exc)
+        if mapped is None:
+            raise  # a bug: keep its traceback
+        raise _fail(str(mapped), mapped.exit_code) from None
 
 
 def _duration(seconds: float | None) -> str:

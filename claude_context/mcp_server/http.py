@@ -58,14 +58,15 @@ def _url_host(host: str) -> str:
 def security_settings(host: str, extra_hosts: list[str] | None = None) -> TransportSecuritySettings:
     """Host/Origin allow-lists against DNS rebinding.
 
-    On loopback only loopback names pass. A specific remote address passes too; for a wildcard bind
+    On loopback only loopback names pass (the bound address among them, e.g. 127.0.0.2 or ::1). A
+    specific remote address passes too; for a wildcard bind
     the names clients use are unknown, so the Host check is off unless ``extra_hosts`` names them.
     """
     hosts = [f"{h}:*" for h in LOOPBACK_HOSTS] + [*LOOPBACK_HOSTS]
     origins = [f"http://{h}:*" for h in LOOPBACK_HOSTS] + [f"http://{h}" for h in LOOPBACK_HOSTS]
     names = list(extra_hosts or [])
-    if not is_loopback(host) and not is_wildcard(host):
-        names.append(_url_host(host))
+    if not is_wildcard(host) and host.strip("[]").lower() not in {h.strip("[]") for h in LOOPBACK_HOSTS}:
+        names.append(_url_host(host.strip("[]")))
     for name in names:
         if ":" in name.strip("[]") and not name.startswith("["):
             name = f"[{name}]"

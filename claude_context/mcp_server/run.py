@@ -23,6 +23,7 @@ from claude_context.mcp_server.http import (
 log = logging.getLogger("claude_context.mcp_server")
 
 TRANSPORTS = ("stdio", "http")
+SHUTDOWN_WAIT_S = 1.0  # how long a stopping server waits for a cancelled indexing job
 
 
 def _warm_up(engine) -> None:
@@ -131,9 +132,15 @@ def serve(
     finally:
         if endpoint is not None:
             endpoint.stop()
+        # the client is gone: stop promptly (a job still waiting for the model is abandoned; the
+        # index survives that like a kill -9 and the next run resumes it)
         if watcher is not None:
             watcher.stop()  # saves vector indexes that watch-mode updates left unsaved
-        engine.close()
+        if not engine.close(timeout=SHUTDOWN_WAIT_S):
+            # native model threads must not be torn down under a running job (abort on exit)
+            logging.shutdown()
+            sys.stderr.flush()
+            os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,6 +94,8 @@ class StatusOutput(BaseModel):
     last_indexed_at: str | None = Field(None, description="ISO 8601 time indexing last completed.")
     error: str = Field("", description="Why indexing failed (status failed only).")
     model: str = ""
+    vector_index: str = Field("", description="Vector index kind: hnsw (none), int8 or rabitq; or milvus.")
+    chunks_pending: int = Field(0, description="Chunks stored but still waiting for their vectors.")
     size_bytes: int = Field(0, description="Size of the index on disk.")
     languages: dict[str, int] = Field(default_factory=dict, description="Indexed files per language.")
     watcher: str = Field(

@@ -24,12 +24,13 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from claude_context import __version__
-from claude_context.config import MAX_LIMIT, MAX_OFFSET, SearchMode, choices
+from claude_context import __version__, limits
+from claude_context.config import MAX_LIMIT, MAX_OFFSET, Quantization, SearchMode, choices
 from claude_context.engine import Engine, IndexJob
 from claude_context.errors import ClaudeContextError, IndexBusyError, IndexCancelled, NotIndexedError
+from claude_context.faults import classify
 from claude_context.mcp_server.schemas import (
     ClearOutput,
     CodebaseSummary,
@@ -116,7 +117,8 @@ def _fields(model: type[BaseModel], record: Any, **override: Any) -> dict[str, A
 
 def _status_model(st: CodebaseStatus) -> StatusOutput:
     times = {k: _iso(getattr(st, k)) for k in ("started_at", "last_indexed_at", "last_change_at")}
-    return StatusOutput(**_fields(StatusOutput, st, languages=dict(st.languages), **times))
+    kind = str((st.index or {}).get("vector_index") or "")
+    return StatusOutput(**_fields(StatusOutput, st, languages=dict(st.languages), vector_index=kind, **times))
 
 
 def _error_message(exc: ClaudeContextError, path: Path | None = None) -> str:
@@ -141,6 +143,11 @@ def tool_errors(path: Path | None = None) -> Iterator[None]:
         yield
     except ClaudeContextError as exc:
         raise ToolError(_error_message(exc, path)) from None
+    except Exception as exc:  # a storage fault (disk full, read-only, damaged) is a sentence too
+        mapped = classify(exc)
+        if mapped is None:
+            raise  # a bug: the SDK logs it and the model reads only that the tool failed
+        raise ToolError(_error_message(mapped, path)) from None
 
 
 class _Paths:
@@ -153,10 +160,12 @@ class _Paths:
     def resolve(self, path: str) -> Path:
         if path is None or not str(path).strip():
             raise ToolError("path is empty: pass the absolute path of the codebase folder")
+        with tool_errors():
+            limits.check_path(path)
         p = Path(os.path.expanduser(str(path).strip()))
         try:
             return (p if p.is_absolute() else self.base / p).resolve()
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, ValueError) as exc:
             raise ToolError(f"cannot resolve path {path}: {exc}") from None
 
     def folder(self, path: str, *, indexed_ok: bool = False) -> Path:
@@ -214,10 +223,46 @@ def build_server(
         _references_tool,
     ):
         register(server, engine, paths, path_help)
+    _strict_arguments(server)
+    _offer_tools_only(server)
     return server
 
 
+_STRICT = ConfigDict(arbitrary_types_allowed=True, extra="forbid", strict=True)
+
+
+def _strict_arguments(server: MCPServer) -> None:
+    """Unknown argument names and wrong types are errors naming the argument, not silently
+    ignored or coerced (``limit: true``, ``force: "yes"``). The SDK builds each tool's argument
+    model from its signature with pydantic's lax defaults; it reads ``arg_model`` at every call, so
+    a strict subclass (and its schema, which now says ``additionalProperties: false``) replaces it."""
+    for tool in server._tool_manager.list_tools():  # no public hook for the argument model's config
+        base = tool.fn_metadata.arg_model
+        strict = type(base.__name__, (base,), {"model_config": _STRICT, "__module__": base.__module__})
+        tool.fn_metadata.arg_model = strict
+        tool.parameters = strict.model_json_schema(by_alias=True)
+
+
+def _offer_tools_only(server: MCPServer) -> None:
+    """Advertise only what is offered: the SDK registers prompt and resource handlers (and so
+    advertises both capabilities) even with none defined. Without them an unknown prompt or
+    resource gets JSON-RPC "method not found" (-32601) instead of an error with code 0."""
+    handlers = server._lowlevel_server._request_handlers  # no public way to unregister a method
+    for method in [m for m in handlers if m.startswith(("prompts/", "resources/"))]:
+        del handlers[method]
+
+
 # -- index_codebase -------------------------------------------------------------------------------
+
+QuantizationArg = Annotated[
+    str | None,
+    Field(
+        description="Vector index: none (full precision), int8 (1/4 of the memory), rabitq (about 1/18) "
+        "or auto (rabitq above 50,000 chunks). Remembered per codebase; switching rebuilds the vector "
+        "index from stored embeddings, nothing is re-embedded.",
+        json_schema_extra={"enum": [*choices(Quantization), None]},
+    ),
+]
 
 
 def _index_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: str) -> None:
@@ -259,10 +304,10 @@ def _index_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: str
             bool,
             Field(description="Hold the call until indexing finishes (progress notifications if asked)."),
         ] = False,
+        quantization: QuantizationArg = None,
     ) -> Annotated[CallToolResult, IndexOutput]:
+        split = _index_args(splitter, customExtensions, ignorePatterns)
         p = paths.folder(path)
-        split = str(splitter).strip().lower()
-        split = SPLITTER_ALIASES.get(split, split)
 
         def start() -> tuple[IndexJob, bool, str]:
             with tool_errors(p):
@@ -274,14 +319,16 @@ def _index_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: str
                     splitter=split,
                     ignore_patterns=list(ignorePatterns) or None,
                     extensions=list(customExtensions) or None,
+                    quantization=quantization,
                 )
             return job, started, outer
 
         job, started, outer = await anyio.to_thread.run_sync(start)
         if wait:
             await _follow(ctx, job)
-        if not job.running and isinstance(job.error, ClaudeContextError):
-            raise ToolError(_error_message(job.error, p))
+        mapped = classify(job.error) if not job.running and job.error is not None else None
+        if mapped is not None:
+            raise ToolError(_error_message(mapped, p))
         if not job.running and job.error is not None:
             raise ToolError(f"indexing failed: {type(job.error).__name__}: {job.error}")
         st = await anyio.to_thread.run_sync(engine.status, p)
@@ -298,6 +345,15 @@ def _index_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: str
                 "search by subfolder; this folder now gets an index of its own."
             )
         return _result(out.message, out)
+
+
+def _index_args(splitter: str, extensions: list[str], patterns: list[str]) -> str:
+    """Bounds on index_codebase's lists; the splitter's canonical name."""
+    with tool_errors():
+        limits.check_list(extensions, "customExtensions")
+        limits.check_list(patterns, "ignorePatterns")
+    split = str(splitter).strip().lower()
+    return SPLITTER_ALIASES.get(split, split)
 
 
 async def _follow(ctx: Context, job: IndexJob) -> None:
@@ -440,6 +496,12 @@ def _search(
     budget, lowered = _budget(engine, max_tokens)
     if not query or not query.strip():
         raise ToolError("query is empty: say what to look for")
+    with tool_errors():
+        limits.check_text(query, "query", limits.MAX_QUERY_CHARS)
+        limits.check_globs(filters.include_globs, "pathFilter")
+        limits.check_globs(filters.exclude_globs, "excludePatterns")
+        limits.check_list(filters.extensions, "extensionFilter")
+        limits.check_list(filters.languages, "languageFilter")
     if isinstance(path, str):
         target: Path | list[Path] | None = paths.folder(path, indexed_ok=True)
     else:
@@ -560,6 +622,9 @@ def _symbol_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: st
     ) -> Annotated[CallToolResult, SymbolOutput]:
         if not name or not name.strip():
             raise ToolError("name is empty: pass the symbol name to look for")
+        with tool_errors():
+            limits.check_text(name, "name", limits.MAX_NAME_CHARS)
+            limits.check_text(kind or "", "kind", limits.MAX_NAME_CHARS)
         if not 1 <= limit <= 100:
             raise ToolError(f"limit must be between 1 and 100, not {limit}")
         budget, lowered = _budget(engine, maxTokens)

@@ -15,7 +15,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from claude_context.errors import ClaudeContextError, IndexBusyError, NeedsFullIndex, NotIndexedError
+from claude_context.errors import (
+    ClaudeContextError,
+    IndexBusyError,
+    IndexCancelled,
+    NeedsFullIndex,
+    NotIndexedError,
+)
 from claude_context.ignore import IgnoreRules
 
 if TYPE_CHECKING:
@@ -174,6 +180,9 @@ class RootWorker:
             w.stats.busy_retries += 1
             self._set_state(w, self._ok_state(w), f"waiting: {exc}")
             timers.retry_at = time.monotonic() + self.busy_retry
+        elif isinstance(exc, IndexCancelled):  # stopping: the unapplied files show in ``status``
+            log.info("watch update of %s stopped half-way; the next update finishes it", w.root)
+            self._set_state(w, self._ok_state(w), "stopping")
         elif isinstance(exc, NeedsFullIndex):  # e.g. its first index run is still going
             self._set_state(w, self._ok_state(w), f"waiting: {exc}")
             timers.retry_at = time.monotonic() + max(5.0, self.busy_retry)

@@ -22,8 +22,10 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -104,6 +106,7 @@ class TantivyKeywordIndex(KeywordIndex):
         self._lock = threading.Lock()  # guards the writer
         self._writer: tantivy.IndexWriter | None = None
         self._closed = False
+        self._copy: Path | None = None  # a private copy searched when the folder is read-only
         self._index = self._open()
 
     # ------------------------------------------------------------------ opening
@@ -145,8 +148,8 @@ class TantivyKeywordIndex(KeywordIndex):
             },
         )
 
-    def _open_dir(self) -> Index:
-        index = Index(self._schema, path=str(self.index_dir), reuse=True)
+    def _open_dir(self, path: Path | None = None) -> Index:
+        index = Index(self._schema, path=str(path or self.index_dir), reuse=True)
         index.register_tokenizer(_ANALYZER, self._analyzer)
         searcher = index.searcher()  # opening segments checks their footers
         if searcher.num_docs:
@@ -157,6 +160,8 @@ class TantivyKeywordIndex(KeywordIndex):
         """Open the index, or wipe and recreate it if it is corrupt, foreign or from another version."""
         self.folder.mkdir(parents=True, exist_ok=True)
         meta = self._read_sidecar()
+        if self.index_dir.exists() and meta is not None and not os.access(self.folder, os.W_OK):
+            return self._open_copy()
         if self.index_dir.exists() and meta is not None:
             for attempt in range(2):
                 try:
@@ -174,6 +179,16 @@ class TantivyKeywordIndex(KeywordIndex):
         self._write_sidecar(None)  # first, so a concurrent opener never mistakes ours for foreign
         self.index_dir.mkdir(parents=True, exist_ok=True)
         return self._open_dir()
+
+    def _open_copy(self) -> Index:
+        """A read-only home: tantivy must write a lock file even to read, so this process searches
+        a private copy (in the temp folder, removed on ``close``)."""
+        self._copy = Path(tempfile.mkdtemp(prefix="claude-context-bm25-"))
+        weakref.finalize(self, shutil.rmtree, self._copy, True)  # also at exit, closed or not
+        target = self._copy / _DIR
+        shutil.copytree(self.index_dir, target, ignore=shutil.ignore_patterns(".tantivy-*.lock"))
+        log.info("keyword index in %s is read-only: searching a copy in %s", self.index_dir, target)
+        return self._open_dir(target)
 
     def _wipe(self) -> None:
         shutil.rmtree(self.index_dir, ignore_errors=True)

@@ -91,6 +91,8 @@ class WriteLock:
             probe.acquire(timeout=0)
         except Timeout:
             return True
+        except OSError:  # a read-only home: no writer of ours can be there, but ask the OS anyway
+            return _locked_read_only(self.path)
         probe.release(force=True)
         return False
 
@@ -105,3 +107,21 @@ def _write_pid(fd: int) -> None:
     """The holder's pid, for the message another writer gets."""
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
+
+
+def _locked_read_only(path: Path) -> bool:
+    """Whether some process holds the flock of a lock file this process may only read."""
+    try:
+        import fcntl  # POSIX (filelock takes the same flock there)
+
+        fd = os.open(path, os.O_RDONLY)
+    except (ImportError, OSError):
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)

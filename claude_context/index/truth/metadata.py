@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claude_context.db import ThreadConnections
+from claude_context.errors import IndexDamagedError
+from claude_context.faults import is_damage
 from claude_context.records import Chunk, Ref
 
 SCHEMA_VERSION = 2  # 2: the refs table (identifier uses); older indexes re-chunk once to fill it
@@ -94,12 +96,37 @@ class MetadataStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._cons = ThreadConnections(path)
-        self._con().executescript(_SCHEMA)  # idempotent DDL; executescript manages its own commit
-        with self.transaction() as con:
-            con.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-            _upgrade(con)
+        try:
+            if self._cons.read_only and path.exists():
+                self._con().execute("SELECT count(*) FROM meta").fetchone()  # a read-only home: read it
+                return
+            self._con().executescript(_SCHEMA)  # idempotent DDL; executescript manages its own commit
+            with self.transaction() as con:
+                con.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+                _upgrade(con)
+        except sqlite3.DatabaseError as exc:
+            self._cons.close()
+            if is_damage(exc):
+                raise IndexDamagedError(str(exc)) from exc
+            raise
+
+    @property
+    def read_only(self) -> bool:
+        return self._cons.read_only
+
+    def quick_check(self) -> str:
+        """"" if SQLite's ``quick_check`` finds the file sound, else its first complaint (it reads
+        every page: ~0.2 s per 100 MB, so it runs once per index run, not per search)."""
+        try:
+            rows = self._con().execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        problems = [str(r[0]).replace("\n", "; ") for r in rows if r and r[0] != "ok"]
+        text = "; ".join(problems)
+        return text if len(text) <= 200 else text[:200] + "..."
 
     # -- connections ---------------------------------------------------------------------------
     def _con(self) -> sqlite3.Connection:
@@ -157,6 +184,10 @@ class MetadataStore:
             .fetchone()
         )
         return int(row[0]), int(row[1])
+
+    def skipped_files(self) -> list[tuple[str, str]]:
+        """(path, reason) of the files recorded as skipped (binary, minified, unreadable, ...)."""
+        return list(self._con().execute("SELECT path, reason FROM files WHERE status != 'ok' ORDER BY path"))
 
     def paths(self) -> list[str]:
         return [r[0] for r in self._con().execute("SELECT path FROM files WHERE status = 'ok'")]
