@@ -20,12 +20,12 @@ python3 - "$tools" "$listed" <<'PY'
 import json, sys
 
 tools = {t["name"]: t for t in json.loads(sys.argv[1])["tools"]}
-want = {"index_codebase", "search_code", "clear_index", "get_indexing_status", "list_codebases", "find_symbol"}
+want = {"index_codebase", "search_code", "clear_index", "get_indexing_status", "list_codebases", "find_symbol", "find_references"}
 missing = want - set(tools)
 assert not missing, f"missing tools: {sorted(missing)}"
 for name in want:
     assert tools[name].get("outputSchema", {}).get("type") == "object", f"{name}: no outputSchema"
-assert tools["search_code"]["inputSchema"]["required"] == ["path", "query"]
+assert tools["search_code"]["inputSchema"]["required"] == ["query"]  # path: one, several or all codebases
 result = json.loads(sys.argv[2])
 assert not result.get("isError") and result["structuredContent"] == {"codebases": []}, result
 print(f"inspector: {len(tools)} tools listed ({', '.join(sorted(tools))}); list_codebases answered")
