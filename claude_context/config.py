@@ -100,6 +100,10 @@ class Config:
     saturation_free: int = 1  # chunks of one file ranked before saturation decay starts
     saturation_decay: float = 1.0  # multiplier per further chunk of a file already ranked
     definition_embedded: float = 0.0  # definition_boost share for identifiers inside a sentence
+    # file_coherence, path_boost, saturation_decay for queries that seek files (questions, topics)
+    seek_coherence: float = 0.5
+    seek_path_boost: float = 0.0
+    seek_saturation_decay: float = 0.5
     keyword_expansion: float = 0.3  # weight of joined-compound / abbreviation query terms
     keyword_tokenizer: KeywordTokenizer = "code"  # code (identifier-aware) | plain (ablation baseline)
     merge_gap: int = 15  # hits of one file at most this many lines apart become one result; -1: never

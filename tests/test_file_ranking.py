@@ -92,7 +92,8 @@ def test_words_naming_a_file_lift_it(engine, tmp_path):
 
 
 def test_top_results_cover_several_files(config, model, tmp_path):
-    """Saturation (off by default: it costs doc queries chunk hit@10, bench/README.md)."""
+    """Saturation: on for queries that seek files, off for doc sentences (it costs their chunk
+    hit@10, bench/README.md)."""
     big = "\n\n".join(
         f"def parse_config_value_{i}(text):\n    # Parse one config value.\n"
         f"    return text.split('=')[{i}]\n\n"
@@ -108,11 +109,20 @@ def test_top_results_cover_several_files(config, model, tmp_path):
         },
     )
     for decay, files in ((1.0, 1), (0.5, 3)):
-        engine = Engine(config.replace(saturation_decay=decay))
+        # a topic phrase seeks files (seek_saturation_decay); a doc sentence does not (saturation_decay)
+        engine = Engine(config.replace(seek_saturation_decay=decay, saturation_decay=decay))
         engine.index(root)
         results = engine.search(root, "parse config value", limit=5).results
+        assert len({r.path for r in results[:4]}) >= files
+        results = engine.search(root, "Parse one config value.", limit=5).results
         engine.close()
         assert len({r.path for r in results[:4]}) >= files
+    engine = Engine(config)  # shipped: saturation for the topic, not for the sentence
+    engine.index(root)
+    topic = engine.search(root, "parse config value", limit=5).results
+    sentence = engine.search(root, "Parse one config value.", limit=5).results
+    engine.close()
+    assert len({r.path for r in topic[:4]}) >= 3 and len({r.path for r in sentence[:4]}) == 1
 
 
 def test_copies_and_shims_rank_below_the_source(engine, tmp_path):
@@ -179,9 +189,36 @@ def test_path_boost_and_saturation():
         3: _row(3, "context.go", "Bind", start=80),
     }
     dense = [(1, 0.9), (3, 0.85), (2, 0.6)]
-    assert _order("JSON response rendering", rows, dense) == [1, 3, 2]
-    assert _order("JSON response rendering", rows, dense, path_boost=1.0)[0] == 2
-    assert _order("JSON response rendering", rows, dense, saturation_decay=0.5) == [1, 2, 3]
+    off = {"seek_coherence": 0.05, "seek_saturation_decay": 1.0}
+    assert _order("JSON response rendering", rows, dense, **off) == [1, 3, 2]
+    assert _order("JSON response rendering", rows, dense, **off, seek_path_boost=1.0)[0] == 2
+    assert _order("JSON response rendering", rows, dense, seek_coherence=0.05) == [1, 2, 3]
+    # the same knobs for queries that want one definition (a doc sentence)
+    assert _order("Render JSON responses.", rows, dense) == [1, 3, 2]
+    assert _order("Render JSON responses.", rows, dense, path_boost=1.0)[0] == 2
+    assert _order("Render JSON responses.", rows, dense, saturation_decay=0.5) == [1, 2, 3]
+
+
+def test_query_type_file_seeking():
+    def seeks(q: str) -> bool:
+        return boosts.seeks_files(q, boosts.analyze(q))
+
+    for q in (
+        "how are routes grouped and registered",
+        "where is panic recovery middleware",
+        "JSON response rendering",
+        "Ecto.Query DSL for composing SQL queries",
+        "Is it thread-safe?",
+    ):
+        assert seeks(q), q
+    for q in (
+        "Return the current context object.",
+        "Creates a new router.",
+        "RouterGroup",
+        "Sinatra::Base",
+        "Lookup view by the given `name`",
+    ):
+        assert not seeks(q), q
 
 
 def test_path_priors_demote_mirrors():

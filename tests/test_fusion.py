@@ -32,6 +32,8 @@ def rrf(rankings, weights=(1.0, 1.0), k: int = 60) -> list[tuple[int, float]]:
         keyword_weight=weights[1],
         code_query_boost=1.0,
         file_coherence=0.0,  # file-level evidence is a later stage (test_file_ranking.py)
+        seek_coherence=0.0,
+        seek_saturation_decay=1.0,
     )
     return [(sc.id, score) for sc, score in fuse("q", named, rows(*ids), settings)]
 

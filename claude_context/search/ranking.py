@@ -46,6 +46,10 @@ class RankSettings:
     saturation_free: int = 1  # chunks of one file before saturation decay starts
     saturation_decay: float = 1.0  # multiplier per further chunk of an already ranked file
     definition_embedded: float = 0.0  # definition boost share for names inside a sentence
+    # the same file-level knobs for queries that seek files (boosts.seeks_files: questions, topics)
+    seek_coherence: float = 0.5
+    seek_path_boost: float = 0.0
+    seek_saturation_decay: float = 0.5
     merge_gap: int = 15  # results.shape_results' merge gaps: saturation skips what will merge
     top_merge_gap: int = 50
 
@@ -165,6 +169,9 @@ def _adjust(
 ) -> list[tuple[StoredChunk, float]]:
     """Query-type, file-level and path evidence on top of the fused scores; best first."""
     info = boosts.analyze(query)
+    seeking = boosts.seeks_files(query, info)
+    path_boost = settings.seek_path_boost if seeking else settings.path_boost
+    decay = settings.seek_saturation_decay if seeking else settings.saturation_decay
     named = named_symbols(query) if settings.symbol_boost else set()
     best = max(scores.values())
     paths = {cid: rows[cid].chunk.path for cid in scores}
@@ -183,12 +190,12 @@ def _adjust(
             stem = boosts.split_path(sc.chunk.path)[0]
             tier = 1.5 if any(boosts.stem_matches(stem, n) for n in info.names) else 1.0
             score += definition * tier
-        if settings.path_boost and info.words:
+        if path_boost and info.words:
             p = sc.chunk.path
             if p not in path_words:
                 n = boosts.path_overlap(info.words, boosts.path_words(p))
                 path_words[p] = n / len(info.words)
-            score += settings.path_boost * best * path_words[p]
+            score += path_boost * best * path_words[p]
         if kind in DOC_KINDS:
             score *= settings.doc_weight
         elif kind in LAYOUT_KINDS:
@@ -196,7 +203,7 @@ def _adjust(
         if test_weight != 1.0 and is_test_path(sc.chunk.path):
             score *= test_weight
         scores[cid] = score
-    boosts.coherence(scores, paths, settings.file_coherence)
+    boosts.coherence(scores, paths, settings.seek_coherence if seeking else settings.file_coherence)
     out: list[tuple[StoredChunk, float]] = []
     for cid, score in scores.items():
         prior = boosts.path_prior(
@@ -204,12 +211,12 @@ def _adjust(
         )
         out.append((rows[cid], score * prior))
     out.sort(key=lambda item: (-item[1], item[0].id))
-    if settings.saturation_decay < 1.0:
+    if decay < 1.0:
         spans = [(sc.chunk.path, sc.chunk.start_line, sc.chunk.end_line) for sc, _ in out]
         gaps = (
             settings.top_merge_gap if settings.top_merge_gap >= 0 else settings.merge_gap,
             settings.merge_gap,
         )
-        order = boosts.saturate(out, spans, settings.saturation_free, settings.saturation_decay, gaps)
+        order = boosts.saturate(out, spans, settings.saturation_free, decay, gaps)
         out = [out[i] for i in order]
     return out
