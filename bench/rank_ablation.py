@@ -31,10 +31,18 @@ OFF = {
     "aside_weight": 1.0,
     "stub_weight": 1.0,
     "doc_weight": 0.8,
+    "seek_coherence": 0.0,
+    "seek_saturation_decay": 1.0,
 }
 VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("defaults", {}),
     ("previous ranking (none of the signals below, prose weight 0.8)", OFF),
+    (
+        "query types off (questions too: coherence 0.05, no saturation)",
+        {"seek_coherence": 0.05, "seek_saturation_decay": 1.0},
+    ),
+    ("questions and topics: coherence 0.2, saturation 0.5", {"seek_coherence": 0.2}),
+    ("questions and topics: path boost 0.3", {"seek_path_boost": 0.3}),
     ("no definition boost", {"definition_boost": 0.0}),
     ("definition boost for names inside sentences at half strength", {"definition_embedded": 0.5}),
     ("no file coherence", {"file_coherence": 0.0}),
