@@ -95,6 +95,11 @@ def test_old_index_upgrades_to_references(engine, xref: Path) -> None:
 
 
 def test_search_pages(engine, repo: Path) -> None:
+    # Shaping reads the ranking only until a page is full, so a later hit that would merge into a
+    # shown result is merged only if the shaping reads that far: pages agree with the whole list
+    # when no such hit sits between them. File-level ranking for file-seeking queries (coherence,
+    # saturation) moves one here in this fixture; the paging mechanics are what this test checks.
+    engine.config = engine.config.replace(seek_coherence=0.05, seek_saturation_decay=1.0)
     engine.index(repo)
     whole = engine.search(repo, "parse and format values", limit=12)
     assert whole.has_more and whole.next_offset == 12
