@@ -41,7 +41,7 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
         "query types off (questions too: coherence 0.05, no saturation)",
         {"seek_coherence": 0.05, "seek_saturation_decay": 1.0},
     ),
-    ("questions and topics: coherence 0.2, saturation 0.5", {"seek_coherence": 0.2}),
+    ("questions and topics: coherence 0.5, saturation 0.5", {"seek_coherence": 0.5}),
     ("questions and topics: path boost 0.3", {"seek_path_boost": 0.3}),
     ("no definition boost", {"definition_boost": 0.0}),
     ("definition boost for names inside sentences at half strength", {"definition_embedded": 0.5}),

@@ -101,7 +101,7 @@ class Config:
     saturation_decay: float = 1.0  # multiplier per further chunk of a file already ranked
     definition_embedded: float = 0.0  # definition_boost share for identifiers inside a sentence
     # file_coherence, path_boost, saturation_decay for queries that seek files (questions, topics)
-    seek_coherence: float = 0.5
+    seek_coherence: float = 0.3
     seek_path_boost: float = 0.0
     seek_saturation_decay: float = 0.5
     keyword_expansion: float = 0.3  # weight of joined-compound / abbreviation query terms

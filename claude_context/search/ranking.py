@@ -47,7 +47,7 @@ class RankSettings:
     saturation_decay: float = 1.0  # multiplier per further chunk of an already ranked file
     definition_embedded: float = 0.0  # definition boost share for names inside a sentence
     # the same file-level knobs for queries that seek files (boosts.seeks_files: questions, topics)
-    seek_coherence: float = 0.5
+    seek_coherence: float = 0.3
     seek_path_boost: float = 0.0
     seek_saturation_decay: float = 0.5
     merge_gap: int = 15  # results.shape_results' merge gaps: saturation skips what will merge
