@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
@@ -36,54 +35,18 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import retrieval
+
 DEFAULT_SETS = Path(os.environ.get("CC_AGENT_SETS", "/work/eval/agent"))
 
 
-# -- scoring: shared/eval/agent_score.py (semble's benchmark metric), same behaviour ---------------
-def norm(p: str, root: str) -> str:
-    r = str(root).rstrip("/") + "/"
-    return p[len(r) :] if p.startswith(r) else p.removeprefix("./")
-
-
-def semble_match(a: str, b: str) -> bool:
-    a, b = a.replace("\\", "/"), b.replace("\\", "/")
-    return a == b or a.endswith("/" + b) or b.endswith("/" + a)
-
-
-def covers(res: dict, t: dict) -> bool:
-    if not semble_match(res["path"], t["orig"]) and not semble_match(res["path"], t["path"]):
-        return False
-    if "start" not in t or res.get("start") is None:
-        return True
-    end = res.get("end") if res.get("end") is not None else res["start"]
-    return not (end < t["start"] or res["start"] > t["end"])
-
-
-def dcg(rels: list[int]) -> float:
-    return sum(r / math.log2(i + 2) for i, r in enumerate(rels))
-
-
-def ndcg(ranks: list[int], n_rel: int, k: int) -> float:
-    if n_rel == 0:
-        return 0.0
-    rels = [0] * k
-    for r in ranks:
-        if 1 <= r <= k:
-            rels[r - 1] = 1
-    return dcg(rels) / dcg([1] * min(k, n_rel))
-
-
-def score(qs: list[dict], results: list[list[dict]], root: str, k: int = 10) -> tuple[float, list[dict]]:
+# -- scoring: bench/retrieval.py's (shared/eval/agent_score.py's metric, semble's benchmark) ------
+def score(qs: list[dict], results: list[list[dict]], k: int = 10) -> tuple[float, list[dict]]:
     per = []
     for q, res in zip(qs, results, strict=True):
-        res = [dict(r, path=norm(r["path"], root)) for r in res[:k] if r.get("path")]
-        ranks = []
-        for t in q["targets"]:
-            r = next((i for i, x in enumerate(res, 1) if covers(x, t)), None)
-            if r is not None:
-                ranks.append(r)
-        n_rel = sum(1 for t in q["targets"] if t["in_corpus"])
-        per.append({"q": q["q"], "category": q["category"], "ndcg": ndcg(ranks, n_rel, k), "ranks": ranks})
+        m = retrieval.score_query(q, res, k)
+        per.append({"q": q["q"], "category": q["category"], "ndcg": m["ndcg"], "ranks": m["ranks"]})
     return statistics.mean(p["ndcg"] for p in per), per
 
 
@@ -95,7 +58,12 @@ def ask_all(engine, root: Path, qs: list[dict], mode: str | None) -> list[list[d
     for q in qs:
         try:
             resp = engine.search(root, q["q"], limit=10, mode=mode)
-            out.append([{"path": r.path, "start": r.start_line, "end": r.end_line} for r in resp.results])
+            out.append(
+                [
+                    {"path": r.path, "start": r.start_line, "end": r.end_line, "chars": len(r.content)}
+                    for r in resp.results
+                ]
+            )
         except ClaudeContextError:  # not indexed yet: no answer
             out.append([])
     return out
@@ -129,7 +97,7 @@ def run_set(
         st = engine.status(root)
         point: dict = {"t": label, "asked_s": round(started, 2)}
         for mode in modes:
-            mean, per = score(qs, ask_all(engine, root, qs, mode), str(root))
+            mean, per = score(qs, ask_all(engine, root, qs, mode))
             point["ndcg@10" if mode is None else f"ndcg@10_{mode}"] = round(mean, 4)
             if details is not None:
                 for p in per:
