@@ -36,6 +36,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from quality import parse_overrides  # the --set key=value parser, shared with the quality runner
 
 DEFAULT_ROOT = Path("/work/eval")
 
@@ -254,16 +257,6 @@ def key_figures(rows: list[dict]) -> dict[str, float]:
 def run_queries(engine, set_dir: Path, limit: int, kinds: set[str]) -> tuple[dict, list[dict]]:
     """``run_set`` over all of a set's queries (the split is applied when summarizing)."""
     return run_set(engine, set_dir, limit, "all", kinds)
-
-
-def parse_overrides(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            sys.exit(f"--set wants key=value, got {item!r}")
-        out[key.strip().replace("-", "_")] = value.strip()
-    return out
 
 
 def main() -> None:
