@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from claude_context.chunkers import CHUNKER_VERSION
 from claude_context.config import Config, Quantization, Splitter, StoreKind, choice
 from claude_context.ignore import DiscoveryOptions
 from claude_context.index.registry import IndexOptions
@@ -30,6 +31,7 @@ class ChunkSettings:
     max_chunk_chars: int = 1000
     module_chunk_chars: int = 600
     max_file_bytes: int = 1024 * 1024
+    chunker: int = CHUNKER_VERSION  # the chunkers' version (not a setting: recorded to re-chunk on upgrade)
 
     def to_dict(self) -> dict:
         """The JSON recorded as ``settings`` / ``indexed_settings`` (same keys as ever)."""
@@ -82,6 +84,7 @@ class ChunkSettings:
         """The settings that changed since ``old`` (a recorded dict) and change every file's chunks;
         the others (which files: ignore patterns, extensions, size limit) only need a full scan."""
         now = self.to_dict()
+        old = {"chunker": 1, **old} if old else old  # recorded before the version was: 1
         return [k for k in CHUNK_KEYS if k in old and old[k] != now[k]]
 
     def discovery(self, config: Config) -> DiscoveryOptions:
@@ -95,7 +98,7 @@ class ChunkSettings:
         )
 
 
-CHUNK_KEYS = ("splitter", "max_chunk_chars", "module_chunk_chars")
+CHUNK_KEYS = ("splitter", "max_chunk_chars", "module_chunk_chars", "chunker")
 
 
 def normalize_exts(exts: Iterable[str]) -> list[str]:

@@ -108,6 +108,8 @@ def assert_invariants(chunks: list[Chunk], text: str, max_chars: int) -> None:
         ("home/.bashrc", "bash"),
         ("etc/bashrc", "bash"),
         ("init.lua", "lua"),
+        ("lib/ecto/repo.ex", "elixir"),
+        ("mix.exs", "elixir"),
         ("README.md", "markdown"),
         ("doc.markdown", "markdown"),
         ("UPPER.MD", "markdown"),
@@ -570,6 +572,61 @@ def test_language_specific_symbols() -> None:
         assert any(c.symbol == symbol and c.kind == kind for c in chunks), (path, chunks)
 
 
+ELIXIR = """defmodule Ecto.Repo do
+  @moduledoc \"\"\"
+  Defines a repository.
+  \"\"\"
+
+  @doc \"\"\"
+  Fetches a single struct from the data store.
+  \"\"\"
+  @callback get(queryable :: term, id :: term) :: term | nil
+
+  # a guard clause
+  def fetch(repo, id) when is_integer(id) do
+    repo.get(id)
+  end
+
+  defp private_helper(a), do: a
+
+  defmacro __using__(opts) do
+    quote do
+      @behaviour Ecto.Repo
+    end
+  end
+
+  defprotocol Loadable do
+    def load(data)
+  end
+
+  defimpl Loadable, for: Map do
+    def load(map), do: map
+  end
+end
+"""
+
+
+def test_elixir_definitions() -> None:
+    """Elixir spells definitions as macro calls; modules, functions (guards, one-liners, macros),
+    behaviour callbacks, protocols and implementations are all definitions, with their docs."""
+    chunks = chunk_file("lib/ecto/repo.ex", ELIXIR, max_chars=200)
+    assert_invariants(chunks, ELIXIR, 200)
+    found = {(c.symbol, c.kind) for c in chunks}
+    for expected in [
+        ("Ecto.Repo", "class"),
+        ("Ecto.Repo.get", "method"),  # @callback
+        ("Ecto.Repo.fetch", "method"),  # `when` guard
+        ("Ecto.Repo.private_helper", "method"),
+        ("Ecto.Repo.__using__", "method"),
+        ("Ecto.Repo.Loadable", "interface"),
+    ]:
+        assert expected in found, (expected, sorted(found))
+    callback = next(c for c in chunks if c.symbol == "Ecto.Repo.get")
+    assert callback.content.lstrip().startswith("@doc"), callback.content  # its doc is glued to it
+    whole = chunk_file("lib/ecto/repo.ex", ELIXIR)  # fits: one chunk, the module
+    assert [(c.symbol, c.kind) for c in whole] == [("Ecto.Repo", "class")]
+
+
 def test_rust_impl_members_when_split() -> None:
     fns = "\n\n".join(
         f"    pub fn op{i}(&self, x: u32) -> u32 {{\n        x * {i}\n    }}" for i in range(30)
@@ -708,7 +765,9 @@ GARBAGE = {
     "deep_nesting": "".join("    " * i + f"def f{i}():\n" for i in range(150)) + "    " * 150 + "pass\n",
     "unicode": 'def naïve_函数():\n    return "ü" * 3  # ö\n' * 30,
 }
-GARBAGE_PATHS = ["x.py", "x.js", "x.tsx", "x.go", "x.rs", "x.java", "x.c", "x.cpp", "x.rb", "x.lua", "x.md"]
+GARBAGE_PATHS = [
+    *("x.py", "x.js", "x.tsx", "x.go", "x.rs", "x.java", "x.c", "x.cpp", "x.rb", "x.lua", "x.ex", "x.md"),
+]
 
 
 @pytest.mark.parametrize("name", sorted(GARBAGE))

@@ -246,3 +246,26 @@ def test_agent_snippet_is_idempotent_and_keeps_the_users_text(tmp_path: Path) ->
     with pytest.raises(UserError, match=r"GEMINI\.md:2: the claude-context markers are unpaired"):
         install(tmp_path, "gemini")
     assert (tmp_path / "GEMINI.md").read_text() == f"mine\n{BEGIN}\nhalf a snippet\n"  # untouched
+
+
+def test_a_new_chunker_version_re_chunks_old_indexes(engine, repo: Path) -> None:
+    """An index recorded by an older chunker (before the version was recorded: version 1) is
+    re-chunked by the next full run, and an update says so instead of mixing chunkings; texts
+    whose chunks did not change come from the embedding cache."""
+    import json
+
+    from claude_context.chunkers import CHUNKER_VERSION
+    from claude_context.errors import NeedsFullIndex
+
+    assert CHUNKER_VERSION >= 2
+    engine.index(repo)
+    meta = engine.resolve(repo)[0].store.meta
+    old = json.loads(meta.get_meta("indexed_settings"))
+    assert old["chunker"] == CHUNKER_VERSION
+    del old["chunker"]
+    meta.set_meta(indexed_settings=json.dumps(old), settings=json.dumps(old))
+    with pytest.raises(NeedsFullIndex, match="chunker changed"):
+        engine.update(repo)
+    report = engine.index(repo)
+    assert report.files_changed == report.files_total and report.chunks_embedded == 0
+    assert engine.index(repo).files_changed == 0  # recorded: once

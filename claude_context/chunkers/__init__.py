@@ -15,7 +15,12 @@ from .languages import SPECS, detect_language
 from .markdown import markdown_pieces
 from .text import Lines, Piece, text_pieces
 
-__all__ = ["chunk_file", "detect_language"]
+__all__ = ["CHUNKER_VERSION", "chunk_file", "detect_language"]
+
+# Recorded with each index: bump it when a change here gives unchanged files other chunks (a new
+# language, a new definition shape), so existing indexes re-chunk (vectors of unchanged chunk
+# texts come from the embedding cache). 1: until Elixir had a grammar; 2: Elixir.
+CHUNKER_VERSION = 2
 
 log = logging.getLogger(__name__)
 

@@ -60,6 +60,7 @@ _EXTENSIONS: dict[str, str] = {
     ".swift": "swift",
     ".sh": "bash", ".bash": "bash", ".zsh": "bash", ".ksh": "bash",
     ".lua": "lua",
+    ".ex": "elixir", ".exs": "elixir",
     ".md": "markdown", ".markdown": "markdown", ".mdx": "markdown", ".mkd": "markdown",
     # well-known text formats and languages without a chunker: a label, then line windows
     ".json": "json", ".jsonc": "json", ".json5": "json", ".jsonl": "json", ".ipynb": "json",
@@ -77,7 +78,7 @@ _EXTENSIONS: dict[str, str] = {
     ".csv": "csv", ".tsv": "csv",
     ".graphql": "graphql", ".gql": "graphql", ".proto": "protobuf",
     ".vue": "vue", ".svelte": "svelte",
-    ".dart": "dart", ".ex": "elixir", ".exs": "elixir", ".erl": "erlang", ".hs": "haskell",
+    ".dart": "dart", ".erl": "erlang", ".hs": "haskell",
     ".ml": "ocaml", ".clj": "clojure", ".r": "r", ".jl": "julia", ".zig": "zig", ".nim": "nim",
     ".pl": "perl", ".pm": "perl", ".groovy": "groovy", ".gradle": "groovy", ".tf": "hcl",
     ".m": "objc", ".mm": "objc", ".ps1": "powershell", ".bat": "batch", ".cmd": "batch",
@@ -272,6 +273,45 @@ def _lua_assignment(node: Any, c: Classifier) -> ClassifyResult:
     if value.type != "function_definition":
         return None
     return make_def(node, value, "function", targets.named_children[0], value.child_by_field_name("body"))
+
+
+_ELIXIR_CONTAINERS = {"defmodule": "class", "defprotocol": "interface", "defimpl": "impl"}
+_ELIXIR_FUNCTIONS = frozenset(
+    {"def", "defp", "defmacro", "defmacrop", "defguard", "defguardp", "defdelegate", "defn", "defnp"}
+)
+_ELIXIR_SPECS = frozenset({"callback", "macrocallback"})
+
+
+def _elixir_call(node: Any, c: Classifier, kind: str | None = None) -> ClassifyResult:
+    """Elixir has no definition syntax, only macro calls: ``defmodule A.B do ... end`` is a class
+    ``A.B``; ``def f(x) when ... do``, ``defp``, ``defmacro``... are functions ``f``; any other call
+    (``schema "users" do``, ``quote do``) is ordinary module code."""
+    macro = text_of(node.child_by_field_name("target"))
+    kind = kind or _ELIXIR_CONTAINERS.get(macro) or ("function" if macro in _ELIXIR_FUNCTIONS else None)
+    args = next((n for n in node.named_children if n.type == "arguments"), None)
+    if kind is None or args is None or not args.named_children:
+        return None
+    head = args.named_children[0]
+    while head.type == "binary_operator":  # `f(x) when is_integer(x)`, `a <> b`
+        head = head.child_by_field_name("left") or head.named_children[0]
+    if head.type == "call":  # `f(x)` -> f
+        head = head.child_by_field_name("target") or head
+    body = next((n for n in node.named_children if n.type == "do_block"), None)
+    return make_def(node, node, kind, head, body)
+
+
+def _elixir_attribute(node: Any, c: Classifier) -> ClassifyResult:
+    """``@callback get(queryable, id) :: t`` declares a behaviour's function, like an interface
+    method; every other module attribute (``@doc``, ``@spec``...) is glued to what follows."""
+    call = node.child_by_field_name("operand")
+    if call is None or call.type != "call":
+        return None
+    if text_of(call.child_by_field_name("target")) not in _ELIXIR_SPECS:
+        return None
+    found = _elixir_call(call, c, kind="function")
+    if isinstance(found, Def):
+        found.node = found.core = node
+    return found
 
 
 def _namespace_with_body(node: Any, c: Classifier) -> ClassifyResult:
@@ -473,5 +513,15 @@ SPECS: dict[str, LangSpec] = {
         line_comments=("--",),
         block_comment=("--[", "]]"),
         hooks={"variable_declaration": _lua_assignment, "assignment_statement": _lua_assignment},
+    ),
+    "elixir": LangSpec(
+        grammar="elixir",
+        defs={},
+        transparent=frozenset({"ERROR"}),
+        # `@doc`, `@spec`, `@impl` (module attributes) belong to the function after them
+        attach_types=frozenset({"comment", "unary_operator"}),
+        line_comments=("#", "@"),
+        block_comment=None,
+        hooks={"call": _elixir_call, "unary_operator": _elixir_attribute},
     ),
 }
