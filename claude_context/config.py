@@ -110,6 +110,7 @@ class Config:
     top_merge_gap: int = 50  # the same for the first result, read closely; -1: as merge_gap
     max_merged_chars: int = 0  # a merge may not grow a result past this (0: no limit)
     candidates: int = 150  # per retriever, before fusion (measured: bench/README.md)
+    seek_candidates: int = 200  # the same for queries that seek files: file evidence sums more chunks
     token_budget: int = 4000  # result content, in tokens (chars / 4), per search call
     # Ceiling of every MCP tool result's text (maxTokens is clamped to it); the structured copy holds
     # the same items, so both together stay under Claude Code's 25,000-token limit.

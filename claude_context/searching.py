@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from claude_context.config import MAX_LIMIT, MAX_OFFSET, SearchMode, choice
+from claude_context.config import MAX_LIMIT, MAX_OFFSET, Config, SearchMode, choice
 from claude_context.errors import NotIndexedError, UserError
 from claude_context.records import SearchFilter
 from claude_context.reports import CodebaseStatus, semantic_note
+from claude_context.search import boosts
 from claude_context.search.multi import page_results, pool, pooled_line_source, split_roots
 from claude_context.search.ranking import RankSettings, fuse
 from claude_context.search.results import SearchResponse, SearchResult, shape_results
@@ -58,7 +59,7 @@ def run_search(
     response.subfolder = targets[0][1] if single else ""
     response.roots = [str(cb.root) for cb, _ in targets]
     settings = engine.rank_settings()
-    k = max((offset + limit) * 5, engine.config.candidates)
+    k = max((offset + limit) * 5, candidates(engine.config, query))
     parts, sources, roots, dense = [], [], [], []
     for cb, sub in targets:
         part = _retrieve(engine, cb, sub, query, mode, filters, settings, k, response, single)
@@ -87,6 +88,14 @@ def run_search(
             response.note = page.note
     response.took_ms = round((time.perf_counter() - t0) * 1000, 2)
     return response
+
+
+def candidates(config: Config, query: str) -> int:
+    """How many chunks each retriever hands to fusion: a question or topic phrase (one that seeks
+    files) gets a wider pool, since its file-level evidence sums every matching chunk of a file;
+    a doc sentence or an identifier keeps the narrow one that chunk precision was measured with."""
+    seeking = boosts.seeks_files(query, boosts.analyze(query))
+    return config.seek_candidates if seeking else config.candidates
 
 
 def search_targets(

@@ -226,3 +226,16 @@ def test_path_priors_demote_mirrors():
     dense = [(1, 0.9), (2, 0.8)]
     assert _order("the client", rows, dense, barrel_weight=1.0)[0] == 1
     assert _order("the client", rows, dense, barrel_weight=0.5)[0] == 2
+
+
+def test_file_seeking_queries_take_a_wider_candidate_pool() -> None:
+    """Questions and topic phrases pool more chunks per retriever (their file evidence sums a
+    file's chunks); doc sentences and identifiers keep the pool chunk precision was tuned with."""
+    from claude_context.config import Config
+    from claude_context.searching import candidates
+
+    config = Config(candidates=150, seek_candidates=200)
+    for query in ("how are routes registered", "JSON response rendering", "where is the retry loop?"):
+        assert candidates(config, query) == 200, query
+    for query in ("Return the current context object.", "RouterGroup", "Sinatra::Base"):
+        assert candidates(config, query) == 150, query
