@@ -104,6 +104,10 @@ class Config:
     seek_coherence: float = 0.3
     seek_path_boost: float = 0.0
     seek_saturation_decay: float = 0.5
+    # seek_coherence, seek_path_boost while no chunk has a vector (keyword mode, a first index);
+    # in between they follow the semantic coverage
+    keyword_seek_coherence: float = 0.6
+    keyword_seek_path_boost: float = 0.5
     keyword_expansion: float = 0.3  # weight of joined-compound / abbreviation query terms
     keyword_tokenizer: KeywordTokenizer = "code"  # code (identifier-aware) | plain (ablation baseline)
     merge_gap: int = 15  # hits of one file at most this many lines apart become one result; -1: never

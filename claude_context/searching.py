@@ -19,7 +19,7 @@ from claude_context.records import SearchFilter
 from claude_context.reports import CodebaseStatus, semantic_note
 from claude_context.search import boosts
 from claude_context.search.multi import page_results, pool, pooled_line_source, split_roots
-from claude_context.search.ranking import RankSettings, fuse
+from claude_context.search.ranking import RankSettings, for_coverage, fuse
 from claude_context.search.results import SearchResponse, SearchResult, shape_results
 from claude_context.search.retrieve import retrieve
 from claude_context.search.scope import resolve_scope
@@ -69,8 +69,7 @@ def run_search(
             sources.append(cb.line_source())
             roots.append(str(cb.root))
     if parts:
-        if min(dense) < 1.0:  # see _retrieve: the dense weight follows the semantic coverage
-            settings = dataclasses.replace(settings, dense_weight=settings.dense_weight * min(dense))
+        settings = for_coverage(settings, min(dense))  # see _retrieve: the dense share
         rankings, rows = parts[0] if len(parts) == 1 else pool(parts)
         source = sources[0] if len(parts) == 1 else pooled_line_source(sources)
         shaped, more = _shape(engine, fuse(query, rankings, rows, settings), offset + limit, source)
@@ -137,7 +136,8 @@ def _retrieve(
     response: SearchResponse,
     single: bool,
 ) -> tuple[list, dict, float] | None:
-    """One codebase's rankings, chunk rows and the factor its dense weight takes; notes (partial,
+    """One codebase's rankings, chunk rows and its dense share (0: no dense ranking, the semantic
+    coverage while indexing, else 1: ``ranking.for_coverage``); notes (partial,
     empty, filtered out) go on ``response`` (named by root when several are searched)."""
     filters = dataclasses.replace(filters) if filters is not None else SearchFilter()
     if sub:
@@ -163,7 +163,7 @@ def _retrieve(
     if index is None or (scope is not None and not scope):
         return None
     qvec = cb.embed_query(query) if _wants_vector(mode, status) else None
-    factor = 1.0
+    factor = 1.0 if mode == "semantic" else 0.0 if qvec is None else 1.0
     if qvec is not None and mode == "hybrid" and status.semantic_coverage < 1.0:
         # Only part of the chunks has vectors yet, and the dense ranking's min-max normalisation
         # would give the best of those full marks: its weight follows the coverage (measured on

@@ -239,3 +239,31 @@ def test_file_seeking_queries_take_a_wider_candidate_pool() -> None:
         assert candidates(config, query) == 200, query
     for query in ("Return the current context object.", "RouterGroup", "Sinatra::Base"):
         assert candidates(config, query) == 150, query
+
+
+def test_keyword_answers_weigh_file_evidence_more(config, model, tmp_path):
+    """Without vectors (keyword mode, the first seconds of an index) a file-seeking query takes the
+    keyword-only file knobs; in between they follow the semantic coverage."""
+    from claude_context.search.ranking import RankSettings, for_coverage
+
+    base = RankSettings(
+        seek_coherence=0.3, seek_path_boost=0.0, keyword_seek_coherence=0.6, keyword_seek_path_boost=0.5
+    )
+    assert for_coverage(base, 1.0) == base
+    none, half = for_coverage(base, 0.0), for_coverage(base, 0.5)
+    assert (none.dense_weight, none.seek_coherence, none.seek_path_boost) == (0.0, 0.6, 0.5)
+    assert half.seek_coherence == pytest.approx(0.45) and half.seek_path_boost == pytest.approx(0.25)
+    root = _write(
+        tmp_path / "repo",
+        {
+            "billing/invoice.py": "def compute(lines):\n    return sum(line.price for line in lines)\n",
+            "misc.py": "def notes():\n    # invoice handling: numbers, dates, invoice handling rules\n"
+            "    return 'invoice handling'\n",
+        },
+    )
+    for boost, first in ((0.0, "misc.py"), (5.0, "billing/invoice.py")):
+        eng = Engine(config.replace(keyword_seek_path_boost=boost))
+        eng.index(root)
+        results = eng.search(root, "where is invoice handling", mode="keyword", limit=2).results
+        eng.close()
+        assert results[0].path == first, (boost, [r.path for r in results])

@@ -12,6 +12,7 @@ module-level and test chunks) or add a share of the best score (a symbol the que
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,8 +51,29 @@ class RankSettings:
     seek_coherence: float = 0.3
     seek_path_boost: float = 0.0
     seek_saturation_decay: float = 0.5
+    # the seek knobs when no chunk has a vector (keyword mode, a first index): chunk scores from
+    # BM25 alone say less about topics, so file-level evidence weighs more (bench/README.md)
+    keyword_seek_coherence: float = 0.6
+    keyword_seek_path_boost: float = 0.5
     merge_gap: int = 15  # results.shape_results' merge gaps: saturation skips what will merge
     top_merge_gap: int = 50
+
+
+def for_coverage(settings: RankSettings, coverage: float) -> RankSettings:
+    """The knobs when only ``coverage`` (0-1) of the dense evidence exists: the dense weight
+    follows it (full weight on a few vectors would give the best of them full marks), and the
+    file-seeking knobs move from their hybrid values toward their keyword-only ones."""
+    if coverage >= 1.0:
+        return settings
+    share = 1.0 - max(0.0, coverage)
+    return dataclasses.replace(
+        settings,
+        dense_weight=settings.dense_weight * max(0.0, coverage),
+        seek_coherence=settings.seek_coherence
+        + share * (settings.keyword_seek_coherence - settings.seek_coherence),
+        seek_path_boost=settings.seek_path_boost
+        + share * (settings.keyword_seek_path_boost - settings.seek_path_boost),
+    )
 
 
 # An identifier the user typed as code: has an inner capital or an underscore (getUserName,
