@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from claude_context.index.keyword.tokens import STOP_WORDS, code_tokens
 
@@ -63,7 +64,10 @@ class QueryInfo:
     words: frozenset[str]  # lower-case content words, for path matching
 
 
+@lru_cache(maxsize=256)
 def analyze(query: str) -> QueryInfo:
+    """The query's names and words (cached: the candidate pool, the definition lookup and the
+    ranking each ask, once per search)."""
     text = query.strip()
     if _SYMBOL_QUERY.match(text):
         ident = text.removesuffix("()").strip()

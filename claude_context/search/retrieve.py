@@ -31,7 +31,12 @@ def retrieve(
 ) -> list[tuple[str, list[Hit]]]:
     """(retriever name, hits) lists for ``ranking.fuse``; ``qvec`` is None in keyword mode."""
     rankings = _retrieve(index, meta, query, qvec, mode, scope, filters, settings, k)
-    if settings.definition_boost and settings.fusion != "rrf":
+    info = boosts.analyze(query)
+    if (
+        settings.definition_boost
+        and settings.fusion != "rrf"
+        and (info.symbol_query or settings.definition_embedded)
+    ):
         found = definitions(meta, query, scope)
         if found:
             rankings.append(("definitions", found))
