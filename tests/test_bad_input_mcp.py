@@ -66,6 +66,9 @@ def _bad_calls(repo: str, tmp: str) -> list[tuple[str, dict[str, Any], str]]:
         ("index_codebase", {"path": tmp, "force": "yes"}, "force"),
         ("index_codebase", {"path": tmp, "quantization": "int4"}, "quantization must be"),
         ("find_symbol", {"path": repo, "name": "x", "limit": "many"}, "limit"),
+        # one lookup limit, the engine's, for both lookup tools
+        ("find_symbol", {"path": repo, "name": "x", "limit": 201}, "limit must be between 1 and 200"),
+        ("find_references", {"path": repo, "name": "x", "limit": 201}, "limit must be between 1 and 200"),
         ("list_codebases", {"unexpected": True}, "unexpected"),
     ]
 

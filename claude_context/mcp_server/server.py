@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from claude_context import __version__, limits
 from claude_context.config import MAX_LIMIT, MAX_OFFSET, Quantization, SearchMode, choices
-from claude_context.engine import Engine, IndexJob
+from claude_context.engine import MAX_LOOKUP, Engine, IndexJob
 from claude_context.errors import ClaudeContextError, IndexBusyError, IndexCancelled, NotIndexedError
 from claude_context.faults import classify
 from claude_context.mcp_server.schemas import (
@@ -612,7 +612,7 @@ def _symbol_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: st
         kind: Annotated[
             str | None, Field(description="Only this kind: function, method, class, interface, struct, ...")
         ] = None,
-        limit: Annotated[int, Field(description="Maximum number of definitions (1-100).")] = 20,
+        limit: Annotated[int, Field(description=f"Maximum number of definitions (1-{MAX_LOOKUP}).")] = 20,
         offset: Annotated[
             int, Field(description="Skip this many definitions: next_offset of the previous reply.")
         ] = 0,
@@ -625,8 +625,6 @@ def _symbol_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help: st
         with tool_errors():
             limits.check_text(name, "name", limits.MAX_NAME_CHARS)
             limits.check_text(kind or "", "kind", limits.MAX_NAME_CHARS)
-        if not 1 <= limit <= 100:
-            raise ToolError(f"limit must be between 1 and 100, not {limit}")
         budget, lowered = _budget(engine, maxTokens)
         p = paths.folder(path, indexed_ok=True)
         with tool_errors(p):
@@ -663,7 +661,7 @@ def _references_tool(server: MCPServer, engine: Engine, paths: _Paths, path_help
     def find_references(
         path: Annotated[str, Field(description=path_help + " A subfolder restricts the lookup to it.")],
         name: Annotated[str, Field(description="The name used, e.g. 'load_config' or 'Config.load'.")],
-        limit: Annotated[int, Field(description="Maximum number of items (1-200).")] = 50,
+        limit: Annotated[int, Field(description=f"Maximum number of items (1-{MAX_LOOKUP}).")] = 50,
         offset: Annotated[
             int, Field(description="Skip this many items: next_offset of the previous reply.")
         ] = 0,
