@@ -97,6 +97,7 @@ class Config:
     barrel_weight: float = 0.5  # __init__.py, package-info.java, index.d.ts (re-exports)
     aside_weight: float = 0.3  # compat/, legacy/, examples/, vendor/, single_include/ copies
     stub_weight: float = 0.7  # .d.ts declaration stubs
+    superseded_weight: float = 0.5  # a version folder (v3/) beside a newer one (v4/), unless asked for
     saturation_free: int = 1  # chunks of one file ranked before saturation decay starts
     saturation_decay: float = 1.0  # multiplier per further chunk of a file already ranked
     definition_embedded: float = 0.0  # definition_boost share for identifiers inside a sentence

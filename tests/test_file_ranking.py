@@ -267,3 +267,26 @@ def test_keyword_answers_weigh_file_evidence_more(config, model, tmp_path):
         results = eng.search(root, "where is invoice handling", mode="keyword", limit=2).results
         eng.close()
         assert results[0].path == first, (boost, [r.path for r in results])
+
+
+def test_a_superseded_version_folder_ranks_below_the_current_one(engine, tmp_path):
+    """``src/v3/`` kept beside ``src/v4/`` is the legacy API: the current one answers first, unless
+    the query names the old version."""
+    assert boosts.superseded(["src/v3/a.ts", "src/v4/core/a.ts", "v2/b.ts", "lib/c.ts"], "ZodType") == {
+        "src/v3/a.ts"
+    }
+    assert boosts.superseded(["src/v3/a.ts", "src/v4/a.ts"], "v3 compatibility errors") == set()
+    assert boosts.superseded(["api/v1/a.go", "web/v2/b.go"], "handlers") == set()  # not siblings
+    body = "export class ZodType {\n  parse(input: unknown) {\n    return this.safeParse(input);\n  }\n}\n"
+    legacy = "// parse\n" + body  # the legacy copy even matches a little better
+    others = {
+        f"src/util{i}.ts": f"export function helper{i}(input: string) {{\n  return input;\n}}\n"
+        for i in range(4)
+    }
+    root = _write(tmp_path / "repo", {"src/v3/types.ts": legacy, "src/v4/types.ts": body, **others})
+    engine.index(root)
+    assert engine.search(root, "how does ZodType parse input", limit=2).results[0].path == "src/v4/types.ts"
+    assert (
+        engine.search(root, "how does the v3 ZodType parse input", limit=2).results[0].path
+        == "src/v3/types.ts"
+    )

@@ -167,6 +167,29 @@ def path_prior(path: str, barrel: float, aside: float, stub: float) -> float:
     return w
 
 
+_VERSION_DIR = re.compile(r"(?:^|/)v(\d{1,3})/")
+
+
+def superseded(paths: Iterable[str], query: str) -> set[str]:
+    """Paths inside a version folder (``src/v3/``) whose parent also holds a newer one (``src/v4/``)
+    among ``paths``: a legacy API kept beside the current one. A query that names the version
+    ("v3 compatibility errors", "version 3") keeps it."""
+    by_parent: dict[str, dict[int, list[str]]] = {}
+    for p in set(paths):
+        matches = list(_VERSION_DIR.finditer(p))
+        if matches:
+            found = matches[-1]  # the innermost version folder
+            parent = p[: found.start(1) - 1]
+            by_parent.setdefault(parent, {}).setdefault(int(found.group(1)), []).append(p)
+    out: set[str] = set()
+    for versions in by_parent.values():
+        newest = max(versions)
+        for v, members in versions.items():
+            if v < newest and not re.search(rf"\b(?:v|version\s*){v}\b", query, re.I):
+                out.update(members)
+    return out
+
+
 def coherence(scores: dict[int, float], paths: dict[int, str], share: float) -> None:
     """Lift each file's best chunk by ``share`` of the top score, scaled by the file's summed
     score against the best file's (in place): several matching chunks are file-level evidence."""

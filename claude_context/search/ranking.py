@@ -44,6 +44,7 @@ class RankSettings:
     barrel_weight: float = 0.5  # __init__.py, package-info.java, index.d.ts: re-exports
     aside_weight: float = 0.3  # compat/, legacy/, examples/, vendor/, single_include/ copies
     stub_weight: float = 0.7  # .d.ts declaration stubs
+    superseded_weight: float = 1.0  # v3/ beside a newer v4/ (boosts.superseded)
     saturation_free: int = 1  # chunks of one file before saturation decay starts
     saturation_decay: float = 1.0  # multiplier per further chunk of an already ranked file
     definition_embedded: float = 0.0  # definition boost share for names inside a sentence
@@ -226,11 +227,14 @@ def _adjust(
             score *= test_weight
         scores[cid] = score
     boosts.coherence(scores, paths, settings.seek_coherence if seeking else settings.file_coherence)
+    old = boosts.superseded(paths.values(), query) if settings.superseded_weight != 1.0 else set()
     out: list[tuple[StoredChunk, float]] = []
     for cid, score in scores.items():
         prior = boosts.path_prior(
             paths[cid], settings.barrel_weight, settings.aside_weight, settings.stub_weight
         )
+        if paths[cid] in old:
+            prior *= settings.superseded_weight
         out.append((rows[cid], score * prior))
     out.sort(key=lambda item: (-item[1], item[0].id))
     if decay < 1.0:
