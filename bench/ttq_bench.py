@@ -9,8 +9,10 @@ the cores as they do there). At each checkpoint every query of the set is asked 
 defaults (``limit`` 10, the default mode) and scored; once more when indexing completes.
 
 Metric: NDCG@10 exactly as ``shared/eval/agent_score.py`` scores it (semble's benchmark: binary
-gains per target file or span, first covering rank, ideal DCG over min(10, targets in corpus));
-its functions are copied below unchanged in behaviour.
+gains per target file or span, first covering rank, ideal DCG over min(10, targets in corpus)),
+through ``bench/retrieval.py``'s ``score_query``. A doc set (``kind: doc`` queries, e.g. built from
+the transformers source with ``shared/eval/make_queries.py SRC OUT --docs 100``) is scored by
+chunk hit@10 instead, reported under the same key.
 
 usage: python bench/ttq_bench.py [SET_DIR ...] [--checkpoints 2,5,10,30] [--cold-models]
            [--also keyword] [--out FILE.json] [--details FILE.jsonl]
@@ -43,10 +45,15 @@ DEFAULT_SETS = Path(os.environ.get("CC_AGENT_SETS", "/work/eval/agent"))
 
 # -- scoring: bench/retrieval.py's (shared/eval/agent_score.py's metric, semble's benchmark) ------
 def score(qs: list[dict], results: list[list[dict]], k: int = 10) -> tuple[float, list[dict]]:
+    """Mean quality: NDCG@10 for agent questions; chunk hit@10 for doc queries (a set made with
+    ``shared/eval/make_queries.py``, e.g. from the transformers source)."""
     per = []
     for q, res in zip(qs, results, strict=True):
         m = retrieval.score_query(q, res, k)
-        per.append({"q": q["q"], "category": q["category"], "ndcg": m["ndcg"], "ranks": m["ranks"]})
+        if "ndcg" in m:
+            per.append({"q": q["q"], "category": q["category"], "ndcg": m["ndcg"], "ranks": m["ranks"]})
+        else:
+            per.append({"q": q["q"], "category": q.get("kind", "doc"), "ndcg": m["c@10"], "c@1": m["c@1"]})
     return statistics.mean(p["ndcg"] for p in per), per
 
 
