@@ -7,7 +7,7 @@ a scratch folder so the one-file edit does not touch site-packages. Prints one J
 
 usage: python bench/index_bench.py --json [--corpus DIR] [--home DIR] [--queries 100] [--keep]
            [--backends torch,onnx,onnx-int8] [--sample 2000] [--compare DIR ...] [--ratio DIR ...]
-           [--rounds 2] [--no-cold]
+           [--rounds 2] [--no-cold] [--until-keyword N]
   --home DIR     reuse an index home (skips the cold run if the corpus is already indexed there)
   --backends     model-only chunks/s of each backend on a fixed sample of the corpus's chunks (cold
                  embedding cache), measured in interleaved rounds so machine load hits all alike;
@@ -16,6 +16,8 @@ usage: python bench/index_bench.py --json [--corpus DIR] [--home DIR] [--queries
                  alternating backends for --rounds rounds (models loaded beforehand)
   --ratio DIR    end-to-end cold index of DIR against the model alone on the same chunks, in
                  alternating rounds (the pipeline's overhead, with load changes cancelled out)
+  --until-keyword N  only the keyword probe: N fresh ``claude-context index`` processes on cold
+                 homes, each stopped as soon as the last file's symbol is found (< 1 min each)
   The cold run (the configured backend, CLAUDE_CONTEXT_BACKEND) reports end-to-end chunks/s, the
   share of wall time the model was busy, and when a symbol of the last file in discovery order
   first came back from a keyword search (keyword_searchable_s).
@@ -342,6 +344,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds for --compare")
     ap.add_argument("--no-cold", action="store_true", help="skip the cold/no-op/edit/search part")
     ap.add_argument("--ratio", type=Path, action="append", default=[], help="e2e vs model-only on DIR")
+    ap.add_argument("--until-keyword", type=int, default=0, metavar="N", help="keyword probe only, N runs")
     a = ap.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="cc-bench-"))
@@ -365,6 +368,22 @@ def main() -> None:
         "backend": cfg.backend,
         "load_avg_start": [round(x, 2) for x in os.getloadavg()],
     }
+    if a.until_keyword:
+        runs = []
+        for _ in range(a.until_keyword):
+            run = keyword_probe_cli(corpus)
+            run["load_avg"] = [round(x, 2) for x in os.getloadavg()]
+            runs.append(run)
+        result["keyword_probe_cli"] = runs
+        times = [r["keyword_searchable_s"] for r in runs if r.get("keyword_searchable_s") is not None]
+        result["keyword_searchable_s"] = {
+            "runs": times,
+            "median": statistics.median(times) if times else None,
+        }
+        if not a.keep and not a.home:
+            shutil.rmtree(scratch, ignore_errors=True)
+        print(json.dumps(result, indent=None if a.json else 2))
+        return
     backends = [b.strip() for b in a.backends.split(",") if b.strip()]
     if backends:
         texts = corpus_sample(corpus, a.sample)
