@@ -2,11 +2,14 @@
 
 Three stages run at once (a worker process and three threads), joined by bounded queues:
 
-1. **Chunk** (a worker process when many files changed, so the GIL never makes the chunker and the
+1. **Chunk** (worker processes when many files changed, so the GIL never makes the chunker and the
    model take turns): read and tree-sitter-chunk each changed file, source first (``embed_rank``).
 2. **Stage** (thread): per ~256 chunks, one SQLite transaction writes the rows and the keyword
    index takes them, so the whole tree is keyword-searchable within seconds. Chunks whose vectors
    are in the embedding cache get them at once; the rest are recorded as *pending* and queued.
+   In a bulk run the workers leave out identifier uses (``refs``: about half their work and a
+   third of staging's); once the whole tree is keyword-searchable they extract them, and the
+   filler stores them. A file's state row waits for its refs as it waits for its vectors.
 3. **Embed** (thread): windows of pending texts go to the model in one call each
    (sentence-transformers sorts a call's texts by length, so batches are token-length homogeneous).
 4. **Fill** (thread): writes the vectors to the cache, then to the index (one transaction per
@@ -19,29 +22,26 @@ reference the tests compare against).
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
 import logging
-import multiprocessing
 import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from claude_context.chunkers import chunk_file, detect_language
-from claude_context.chunkers.refs import extract_refs
-from claude_context.discovery import BinaryFileError, FileReadError, Skipped, read_source
+from claude_context.discovery import Skipped
 from claude_context.embedding import Embedder, EmbeddingCache, available_cores
 from claude_context.errors import IndexCancelled
 from claude_context.index.truth.metadata import FileState
 from claude_context.index.truth.store import CodebaseStore, FileUpdate
-from claude_context.records import FileEntry, sha
+from claude_context.prepare import FileWork, RefsBatch, pool_for
+from claude_context.records import FileEntry
 from claude_context.search.ranking import is_test_path
 from claude_context.settings import ChunkSettings
 
@@ -52,7 +52,6 @@ BATCH_FILES = 200
 EMBED_WINDOW = 256  # texts per model call (and per fill transaction)
 MAX_AHEAD = 100_000  # staged chunks waiting for vectors: bounds the texts held in memory
 PROCESS_MIN_FILES = 64  # fewer changed files are chunked in-thread (a worker costs ~1 s to start)
-FILES_PER_TASK = 16  # files per worker task (amortises inter-process traffic)
 PERSIST_EVERY_S = 60.0  # durable save of the vector index during long runs
 COMMIT_EVERY_S = 1.0  # keyword-index commits while staging (one per batch cost ~60% of staging)
 FILL_COMMIT_EVERY_S = 5.0  # commits while only vectors change (local vectors are live at once)
@@ -79,89 +78,6 @@ def embed_rank(entry: FileEntry) -> int:
     return 1 if path.lower().endswith(_DOC_EXT) or path.startswith(("docs/", "doc/")) else 0
 
 
-def prepare_file(
-    entry: FileEntry, settings: ChunkSettings, old: FileState | None, force: bool, max_file_bytes: int
-) -> FileUpdate | None:
-    """Read and chunk one file. None if it vanished since discovery."""
-    try:
-        text = read_source(entry.abs_path, max_file_bytes)
-    except BinaryFileError as exc:
-        return FileUpdate(FileState(entry.path, entry.size, entry.mtime_ns, "", "skipped", _reason(exc)))
-    except FileReadError as exc:
-        if not entry.abs_path.exists():
-            return None
-        return FileUpdate(FileState(entry.path, entry.size, entry.mtime_ns, "", "skipped", str(exc)))
-    digest = sha(text)
-    language = detect_language(entry.path) or "text"
-    if old is not None and old.status == "ok" and old.hash == digest and not force:
-        # content unchanged (e.g. touched): only the stat data moves, nothing is re-chunked
-        state = FileState(entry.path, entry.size, entry.mtime_ns, digest, "ok", "", language, old.chunks)
-        return FileUpdate(state, content_changed=False)
-    chunks = chunk_file(
-        entry.path,
-        text,
-        max_chars=settings.max_chunk_chars,
-        module_chars=settings.module_chunk_chars or settings.max_chunk_chars,
-        splitter=settings.splitter,
-    )
-    keys = [sha(c.embed_text()) for c in chunks]
-    return FileUpdate(
-        FileState(entry.path, entry.size, entry.mtime_ns, digest, "ok", "", language, len(chunks)),
-        chunks,
-        keys,
-        refs=extract_refs(language, text) if chunks else [],
-    )
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc).lower()
-    return "minified" if "minified" in text else "binary"
-
-
-def _prepare_task(
-    items: list[tuple[FileEntry, FileState | None]], settings: ChunkSettings, force: bool, max_file_bytes: int
-) -> list[FileUpdate | None]:
-    """Worker-process entry point: ``prepare_file`` over a few files."""
-    return [prepare_file(e, settings, old, force, max_file_bytes) for e, old in items]
-
-
-def _chunk_in_workers(
-    items: list[tuple[FileEntry, FileState | None]],
-    halt: Callable[[], None],
-    workers: int,
-    settings: ChunkSettings,
-    force: bool,
-    max_file_bytes: int,
-) -> Iterator[tuple[FileEntry, FileUpdate | None]]:
-    """``prepare_file`` over ``items`` in worker processes, results in order, a bounded number of
-    tasks in flight; ``halt`` raises to stop early."""
-    tasks = [items[i : i + FILES_PER_TASK] for i in range(0, len(items), FILES_PER_TASK)]
-    ctx = multiprocessing.get_context("spawn")  # never fork a process that runs model threads
-    inflight: collections.deque[tuple[list, Future]] = collections.deque()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-
-        def submit(task: list) -> Future:
-            return pool.submit(_prepare_task, task, settings, force, max_file_bytes)
-
-        try:
-            pending = iter(tasks)
-            for task in pending:
-                inflight.append((task, submit(task)))
-                if len(inflight) >= 4 * workers:
-                    break
-            while inflight:
-                halt()
-                task, fut = inflight.popleft()
-                results = fut.result()
-                nxt = next(pending, None)
-                if nxt is not None:
-                    inflight.append((nxt, submit(nxt)))
-                yield from zip((entry for entry, _ in task), results, strict=True)
-        finally:
-            for _, fut in inflight:
-                fut.cancel()
-
-
 @dataclass(slots=True)
 class PendingChunk:
     id: int
@@ -184,13 +100,13 @@ class Counters:
     chunks_written: int = 0
     model_seconds: float = 0.0  # time inside the model (for the bench's model-only comparison)
     embed_started: float | None = None
-    producer_done: bool = False
+    producer_done: bool = False  # every changed file staged: the whole tree is keyword-searchable
 
 
 _DONE = object()
 
 
-class IndexPipeline:
+class IndexPipeline(FileWork):
     """One indexing run's stages. Create, ``run``, read ``counters``."""
 
     def __init__(
@@ -321,61 +237,57 @@ class IndexPipeline:
             raise IndexCancelled()
 
     # -- stage 1+2: chunk and stage ---------------------------------------------------------------
-    def _prepared(
-        self, changed: Sequence[FileEntry], states: dict[str, FileState]
-    ) -> Iterator[tuple[FileEntry, FileUpdate | None]]:
-        """(entry, update) in discovery order, from a worker process when that pays off."""
-        items = [(e, states.get(e.path)) for e in changed]
-        done = 0
-        if self.concurrent and len(items) >= PROCESS_MIN_FILES:
-            try:
-                chunked = _chunk_in_workers(items, self._halt, self.chunk_workers, *self._task_args())
-                for entry, update in chunked:
-                    done += 1
-                    yield entry, update
-                return
-            except (OSError, RuntimeError) as exc:  # e.g. a broken pool: finish in this process
-                log.warning("chunk worker failed (%s): continuing in-process", exc)
-        for entry, old in items[done:]:
-            self._halt()
-            yield entry, prepare_file(entry, self.settings, old, self.force, self.max_file_bytes)
-
-    def _task_args(self) -> tuple[ChunkSettings, bool, int]:
-        return self.settings, self.force, self.max_file_bytes
-
     def _produce(self, changed: Sequence[FileEntry], states: dict[str, FileState]) -> None:
-        batch: list[FileUpdate] = []
-        vanished: list[str] = []
-        touched: list[FileState] = []
-        n_chunks = 0
+        deferred: list[tuple[FileEntry, str, str]] = []  # staged without references
+        bulk = self.concurrent and len(changed) >= PROCESS_MIN_FILES
         try:
-            for entry, update in self._prepared(changed, states):
-                self._halt()
-                old = states.get(entry.path)
-                if update is None:  # vanished since discovery
-                    if old is not None:
-                        vanished.append(entry.path)
-                    else:
-                        with self._lock:
-                            self.counters.files_done += 1
-                            self.counters.files_staged += 1
-                elif not update.content_changed:
-                    touched.append(update.state)
-                else:
-                    batch.append(update)
-                    n_chunks += len(update.chunks)
-                    if update.state.status != "ok":
-                        self.skipped.append(Skipped(entry.path, update.state.reason))
-                if n_chunks >= BATCH_CHUNKS or len(batch) + len(touched) + len(vanished) >= BATCH_FILES:
-                    self._stage(batch, vanished, touched)
-                    batch, vanished, touched, n_chunks = [], [], [], 0
-            self._stage(batch, vanished, touched)
-            if self._uncommitted:
-                self.store.commit_index()  # the whole tree is keyword-searchable from here
+            with pool_for(bulk, self.chunk_workers) as pool:
+                self._stage_all(changed, states, pool, deferred)
+                with self._lock:
+                    self.counters.producer_done = True  # the model may start: keywords are all in
+                self._refs_pass(pool, deferred)
         finally:
             with self._lock:
                 self.counters.producer_done = True
             self._embed_q.put(_DONE)
+
+    def _stage_all(
+        self,
+        changed: Sequence[FileEntry],
+        states: dict[str, FileState],
+        pool: ProcessPoolExecutor | None,
+        deferred: list[tuple[FileEntry, str, str]],
+    ) -> None:
+        """Chunk and stage every changed file; the last commit makes the whole tree keyword-searchable."""
+        batch: list[FileUpdate] = []
+        vanished: list[str] = []
+        touched: list[FileState] = []
+        n_chunks = 0
+        for entry, update in self._prepared(changed, states, pool):
+            self._halt()
+            old = states.get(entry.path)
+            if update is None:  # vanished since discovery
+                if old is not None:
+                    vanished.append(entry.path)
+                else:
+                    with self._lock:
+                        self.counters.files_done += 1
+                        self.counters.files_staged += 1
+            elif not update.content_changed:
+                touched.append(update.state)
+            else:
+                batch.append(update)
+                n_chunks += len(update.chunks)
+                if update.refs_pending:
+                    deferred.append((entry, update.state.hash, update.state.language))
+                if update.state.status != "ok":
+                    self.skipped.append(Skipped(entry.path, update.state.reason))
+            if n_chunks >= BATCH_CHUNKS or len(batch) + len(touched) + len(vanished) >= BATCH_FILES:
+                self._stage(batch, vanished, touched)
+                batch, vanished, touched, n_chunks = [], [], [], 0
+        self._stage(batch, vanished, touched)
+        if self._uncommitted:
+            self.store.commit_index()  # the whole tree is keyword-searchable from here
 
     def _stage(self, batch: list[FileUpdate], vanished: list[str], touched: list[FileState]) -> None:
         """One transaction: rows + keywords for ``batch`` (cached vectors included), queue the rest."""
@@ -398,12 +310,12 @@ class IndexPipeline:
                         for cid, c, key in zip(ids, u.chunks, u.keys, strict=True)
                         if key not in found
                     ]
-                    if missing:
-                        self._outstanding[u.state.path] = [len(missing), u.state]
+                    complete_chunks += len(u.chunks) - len(missing)
+                    if missing or u.refs_pending:  # the state row waits for each of these
+                        self._outstanding[u.state.path] = [len(missing) + u.refs_pending, u.state]
                         pending.extend(missing)
                     else:
                         complete_files += 1
-                        complete_chunks += len(u.chunks)
         with self._lock:
             c = self.counters
             c.files_changed += len(batch)
@@ -450,14 +362,18 @@ class IndexPipeline:
             ids_vecs = self._embed(window)
             for _ in window:
                 self._ahead.release()
-            while True:  # hand over to the filler; the model goes on with the next window
-                self._halt()
-                try:
-                    self._write_q.put(ids_vecs, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
+            self._hand_over(ids_vecs)  # the model goes on with the next window
         self._write_q.put(_DONE)
+
+    def _hand_over(self, item: object) -> None:
+        """Queue work for the filler (vectors of a window, or references), waiting while it is busy."""
+        while True:
+            self._halt()
+            try:
+                self._write_q.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     def _head_start(self) -> None:
         """Let staging finish first (bounded), then load the model: on 2 cores the model (and
@@ -502,19 +418,14 @@ class IndexPipeline:
             if item is _DONE:  # the embedder is finished (or the run is stopping)
                 return
             self._halt()
-            self._fill(*item)
+            if isinstance(item, RefsBatch):
+                self._store_refs(item)
+            else:
+                self._fill(*item)
 
     def _fill(self, window: list[PendingChunk], vectors: dict[str, np.ndarray], fresh: dict) -> None:
         self.cache.put_many(self.model_id, fresh)  # the cache first: it is what a crash keeps
-        files: list[FileState] = []
-        with self._lock:
-            for p in window:
-                entry = self._outstanding.get(p.path)
-                if entry is not None:
-                    entry[0] -= 1
-                    if entry[0] == 0:
-                        files.append(entry[1])
-                        del self._outstanding[p.path]
+        files, completed = self._settle(p.path for p in window)
         now = time.perf_counter()
         commit = not self.concurrent or now - self._last_fill_commit >= FILL_COMMIT_EVERY_S
         self.store.fill_vectors(
@@ -530,7 +441,7 @@ class IndexPipeline:
             c.chunks_done += len(window)
             c.chunks_pending -= len(window)
             c.chunks_embedded += len(fresh)
-            c.files_done += len(files)
+            c.files_done += completed
         if time.perf_counter() - self._last_persist > PERSIST_EVERY_S:
             self.store.persist()
             self._last_persist = time.perf_counter()

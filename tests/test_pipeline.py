@@ -221,3 +221,90 @@ def test_stages_finishing_during_a_progress_report(config, repo):
         _consistent(engine, repo)
     finally:
         engine.close()
+
+
+def _refs(engine: Engine, repo: Path) -> list[tuple]:
+    con = engine.resolve(repo)[0].store.meta._con()
+    return sorted(con.execute("SELECT path, line, name, kind FROM refs").fetchall())
+
+
+def test_references_after_staging_equal_inline_ones(config, engine, repo, tmp_path, monkeypatch):
+    """A bulk run leaves references to a pass after the keyword commit: same rows as extracting
+    them while chunking, and each file's state row only once its references are in."""
+    inline_repo = tmp_path / "inline" / "repo"
+    shutil.copytree(repo, inline_repo)
+    inline = Engine(config.replace(home=tmp_path / "inline-home"))
+    shutil.copy(config.cache_path, inline.config.cache_path)
+    try:
+        inline.index(inline_repo)  # 21 files: chunked in this process, references inline
+        monkeypatch.setattr(pipeline, "PROCESS_MIN_FILES", 1)  # worker processes: references later
+        states: list[set[str]] = []
+        real = pipeline.IndexPipeline._refs_pass
+
+        def refs_pass(self, pool, deferred):
+            states.append(set(self.store.meta.file_states()))
+            return real(self, pool, deferred)
+
+        monkeypatch.setattr(pipeline.IndexPipeline, "_refs_pass", refs_pass)
+        report = engine.index(repo)
+        assert report.chunks_embedded == 0  # every vector came from the cache at staging time
+        with_refs = {path for path, *_ in _refs(engine, repo)}
+        assert len(states) == 1 and "README.md" in states[0] and "app/slugs.py" in with_refs
+        assert states[0].isdisjoint(with_refs)  # those waited for their references
+        assert _refs(engine, repo) == _refs(inline, inline_repo)
+        assert {r.path for r in engine.references(repo, "slugify").results} == {
+            r.path for r in inline.references(inline_repo, "slugify").results
+        }
+        _consistent(engine, repo)
+    finally:
+        inline.close()
+
+
+def test_file_changed_before_its_references_is_redone(engine, repo, monkeypatch):
+    """A file edited between chunking and the references pass gets no state row (its refs would
+    not match its chunks), so the next run re-chunks it."""
+    monkeypatch.setattr(pipeline, "PROCESS_MIN_FILES", 1)
+    real = pipeline.IndexPipeline._refs_pass
+    slugs = repo / "app" / "slugs.py"
+
+    def edit_first(self, pool, deferred):
+        with slugs.open("a", encoding="utf-8") as fh:
+            fh.write("\n\ndef late_addition(title):\n    return slugify(title)\n")
+        return real(self, pool, deferred)
+
+    monkeypatch.setattr(pipeline.IndexPipeline, "_refs_pass", edit_first)
+    engine.index(repo)
+    store = engine.resolve(repo)[0].store
+    assert "app/slugs.py" not in store.meta.file_states()
+    assert "app/ledger.py" in store.meta.file_states()
+    monkeypatch.setattr(pipeline.IndexPipeline, "_refs_pass", real)
+    again = engine.index(repo)
+    assert again.files_changed == 1
+    late = slugs.read_text().splitlines().index("    return slugify(title)") + 1
+    assert ("app/slugs.py", late) in {(r.path, r.line) for r in engine.references(repo, "slugify").results}
+    _consistent(engine, repo)
+
+
+def test_failure_while_storing_references_is_repaired(engine, repo, monkeypatch):
+    """A run that dies while storing deferred references leaves no file with a state row but
+    without its references (so nothing is trusted that lacks them); the next run completes them."""
+    from claude_context.index.truth.store import CodebaseStore
+
+    monkeypatch.setattr(pipeline, "PROCESS_MIN_FILES", 1)
+    real = CodebaseStore.add_refs
+
+    def dies(self, refs, files=()):
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(CodebaseStore, "add_refs", dies)
+    with pytest.raises(Exception, match="disk went away"):
+        engine.index(repo)
+    states = set(engine.resolve(repo)[0].store.meta.file_states())
+    assert "README.md" in states and not _refs(engine, repo)
+    assert not any(p.endswith((".py", ".go", ".ts", ".tsx", ".js", ".java", ".rs")) for p in states)
+    assert engine.search(repo, "slugify", mode="keyword").results  # keyword-searchable meanwhile
+    monkeypatch.setattr(CodebaseStore, "add_refs", real)
+    again = engine.index(repo)
+    assert again.files_changed == len({p.relative_to(repo).as_posix() for p in repo.rglob("*.*")} - states)
+    assert any(r.path == "app/slugs.py" for r in engine.references(repo, "slugify").results)
+    _consistent(engine, repo)

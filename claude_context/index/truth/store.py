@@ -47,6 +47,7 @@ class FileUpdate:
     keys: list[str] = field(default_factory=list)
     content_changed: bool = True  # False: same content, only stat data to record
     refs: list[Ref] = field(default_factory=list)  # where the file uses names (``chunkers/refs.py``)
+    refs_pending: bool = False  # refs come later (``add_refs``): the state row waits for them too
 
 
 @dataclass(slots=True)
@@ -210,7 +211,7 @@ class CodebaseStore:
                         else:
                             docs.append(keyword_doc(cid, c))
                             rows.append(vec)
-                    if whole:
+                    if whole and not u.refs_pending:
                         complete.append(u.state)
                 MetadataStore.add_pending(con, pending)
                 MetadataStore.upsert_files(con, complete)
@@ -249,6 +250,14 @@ class CodebaseStore:
                     index.commit(generation, durable=False)
             self._synced_generation = generation
         return generation
+
+    def add_refs(self, refs: Sequence[tuple[str, Sequence[Ref]]], files: Sequence[FileState] = ()) -> None:
+        """References of staged files whose extraction was deferred (a bulk run stages keywords
+        first), plus the state rows of files now complete, in one transaction."""
+        with self._write_lock, self.meta.transaction() as con:
+            for path, found in refs:
+                MetadataStore.insert_refs(con, path, found)
+            MetadataStore.upsert_files(con, files)
 
     def commit_index(self) -> None:
         """Make staged changes visible to searches (not durable: see ``persist``)."""
