@@ -54,6 +54,8 @@ MAX_AHEAD = 100_000  # staged chunks waiting for vectors: bounds the texts held 
 PROCESS_MIN_FILES = 64  # fewer changed files are chunked in-thread (a worker costs ~1 s to start)
 PERSIST_EVERY_S = 60.0  # durable save of the vector index during long runs
 COMMIT_EVERY_S = 1.0  # keyword-index commits while staging (one per batch cost ~60% of staging)
+COMMIT_SPACING = 0.5  # ... and at least this share of the staging time so far apart (a long run
+# commits less often: each commit costs the staging thread ~0.1 s and tantivy a segment merge)
 FILL_COMMIT_EVERY_S = 5.0  # commits while only vectors change (local vectors are live at once)
 HEAD_START_S = 30.0  # the model waits at most this long for staging to finish before it embeds
 
@@ -144,7 +146,7 @@ class IndexPipeline(FileWork):
         self._stop = threading.Event()  # set on error or cancel: every stage winds down
         self._errors: list[BaseException] = []
         self._last_persist = time.perf_counter()
-        self._last_commit = time.perf_counter()
+        self._last_commit = self._started = time.perf_counter()
         self._uncommitted = False
         self._last_fill_commit = time.perf_counter()
 
@@ -298,7 +300,9 @@ class IndexPipeline(FileWork):
         if batch or vanished:
             keys = [k for u in batch for k in u.keys]
             found = self.cache.get_many(self.model_id, keys) if keys else {}
-            commit = not self.concurrent or time.perf_counter() - self._last_commit >= COMMIT_EVERY_S
+            now = time.perf_counter()
+            every = max(COMMIT_EVERY_S, COMMIT_SPACING * (now - self._started))
+            commit = not self.concurrent or now - self._last_commit >= every
             staged = self.store.stage(vanished, batch, found, commit=commit)
             self._uncommitted = not commit
             if commit:

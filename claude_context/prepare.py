@@ -25,6 +25,7 @@ from claude_context.chunkers import chunk_file, detect_language
 from claude_context.chunkers.refs import LANGUAGES as REF_LANGUAGES
 from claude_context.chunkers.refs import extract_refs
 from claude_context.discovery import BinaryFileError, FileReadError, read_source
+from claude_context.index.keyword.tokens import token_texts
 from claude_context.index.truth.metadata import FileState
 from claude_context.index.truth.store import CodebaseStore, FileUpdate
 from claude_context.records import FileEntry, Ref, sha
@@ -43,9 +44,11 @@ def prepare_file(
     force: bool,
     max_file_bytes: int,
     refs: bool = True,
+    tokens: bool = False,
 ) -> FileUpdate | None:
     """Read and chunk one file. None if it vanished since discovery. ``refs=False`` leaves the
-    file's references to ``file_refs`` later (``refs_pending``)."""
+    file's references to ``file_refs`` later (``refs_pending``); ``tokens`` computes the keyword
+    index's token texts here (in a worker process: the staging thread is the bottleneck)."""
     try:
         text = read_source(entry.abs_path, max_file_bytes)
     except BinaryFileError as exc:
@@ -75,6 +78,9 @@ def prepare_file(
         keys,
         refs=extract_refs(language, text) if wants_refs and refs else [],
         refs_pending=wants_refs and not refs,
+        tokens=[("code", *token_texts(c.path, c.symbol, c.content, c.context)) for c in chunks]
+        if tokens
+        else [],
     )
 
 
@@ -97,7 +103,9 @@ def prepare_task(
     items: list[tuple[FileEntry, FileState | None]], settings: ChunkSettings, force: bool, max_file_bytes: int
 ) -> list[FileUpdate | None]:
     """Worker-process entry point: ``prepare_file`` over a few files, references left for later."""
-    return [prepare_file(e, settings, old, force, max_file_bytes, refs=False) for e, old in items]
+    return [
+        prepare_file(e, settings, old, force, max_file_bytes, refs=False, tokens=True) for e, old in items
+    ]
 
 
 def _refs_task(items: list[tuple[FileEntry, str, str]], max_file_bytes: int) -> list[list[Ref] | None]:

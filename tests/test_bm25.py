@@ -321,3 +321,21 @@ def test_second_writer_other_process_is_busy(tmp_path: Path) -> None:
     ix.commit(2)
     assert ix.ids() == {1, 9}
     ix.close()
+
+
+def test_token_texts_computed_ahead_are_used_only_by_their_tokenizer(tmp_path: Path) -> None:
+    """A chunk worker hands the index the ``code`` token texts; a ``plain`` index tokenizes itself."""
+    from claude_context.index.keyword.tokens import token_texts
+
+    content = "def getUserName(self): return self._name"
+    ahead = ("code", *token_texts("src/u.py", "User.getUserName", content, ""))
+    for tokenizer, hits in (("code", [1, 2]), ("plain", [])):
+        ix = TantivyKeywordIndex(tmp_path / tokenizer, tokenizer=tokenizer)
+        try:
+            ix.add([KeywordDoc(1, "src/u.py", "User.getUserName", content, tokens=ahead)])
+            ix.add([doc(2, content, path="src/v.py", symbol="User.getUserName")])
+            ix.commit(1)
+            assert sorted(h.id for h in ix.search("get", 5)) == hits  # plain keeps getUserName whole
+            assert [h.id for h in ix.search("getusername", 5)] in ([1, 2], [2, 1])
+        finally:
+            ix.close()

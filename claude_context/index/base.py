@@ -41,6 +41,8 @@ class KeywordDoc:
     kind: str = ""
     start_line: int = 0
     end_line: int = 0
+    # (tokenizer, body, meta) token texts computed ahead, in a chunk worker process (``token_texts``)
+    tokens: tuple[str, str, str] | None = None
 
 
 class VectorIndex(ABC):

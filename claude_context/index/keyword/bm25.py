@@ -37,7 +37,7 @@ from claude_context.errors import IndexBusyError
 from claude_context.index.base import Hit, KeywordDoc, KeywordIndex
 from claude_context.index.files import atomic_write_json
 from claude_context.index.keyword.expansion import expansions
-from claude_context.index.keyword.tokens import STOP_WORDS, TOKENIZERS, analyzer, meta_text, query_tokens
+from claude_context.index.keyword.tokens import STOP_WORDS, TOKENIZERS, analyzer, query_tokens, token_texts
 
 __all__ = ["TantivyKeywordIndex"]
 
@@ -221,11 +221,15 @@ class TantivyKeywordIndex(KeywordIndex):
         docs = list({int(d.id): d for d in docs}.values())  # last copy of a repeated id wins
         prepared = []
         for d in docs:
+            if d.tokens is not None and d.tokens[0] == self.tokenizer:
+                body, meta = d.tokens[1], d.tokens[2]
+            else:
+                body, meta = token_texts(d.path, d.symbol, d.content, d.context, self._tokenize)
             doc = Document()
             doc.add_integer("id", int(d.id))
             doc.add_text("path", d.path)
-            doc.add_text("body", " ".join(self._tokenize(d.content)))
-            doc.add_text("meta", meta_text(d, self._tokenize))
+            doc.add_text("body", body)
+            doc.add_text("meta", meta)
             prepared.append(doc)
         with self._lock:
             writer = self._get_writer()

@@ -11,8 +11,6 @@ import re
 import tantivy
 from tantivy import Filter, TextAnalyzerBuilder, Tokenizer
 
-from claude_context.index.base import KeywordDoc
-
 _RUN_RE = re.compile(r"\w+")
 # Sub-words of one ASCII identifier (underscores match no alternative, so they separate):
 #   URLs/IDs (plural acronym) | HTTP, HTTP2, MD5 (acronym, stops before a Capitalized word)
@@ -93,8 +91,10 @@ def query_tokens(text: str, tokenize=code_tokens) -> list[str]:
     return kept or toks
 
 
-def meta_text(doc: KeywordDoc, tokenize=code_tokens) -> str:
-    return " ".join(tokenize(f"{doc.path} {doc.symbol} {doc.context}"))
+def token_texts(path: str, symbol: str, content: str, context: str, tokenize=code_tokens) -> tuple[str, str]:
+    """The keyword index's two token texts of a chunk: its body, and its path, symbol and context
+    (boosted). A bulk index computes them in the chunk worker processes, off the staging thread."""
+    return " ".join(tokenize(content)), " ".join(tokenize(f"{path} {symbol} {context}"))
 
 
 def analyzer() -> tantivy.TextAnalyzer:

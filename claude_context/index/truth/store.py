@@ -48,6 +48,7 @@ class FileUpdate:
     content_changed: bool = True  # False: same content, only stat data to record
     refs: list[Ref] = field(default_factory=list)  # where the file uses names (``chunkers/refs.py``)
     refs_pending: bool = False  # refs come later (``add_refs``): the state row waits for them too
+    tokens: list[tuple[str, str, str]] = field(default_factory=list)  # per chunk, see ``KeywordDoc``
 
 
 @dataclass(slots=True)
@@ -69,9 +70,9 @@ def to_keyword_doc(sc: StoredChunk) -> KeywordDoc:
     return keyword_doc(sc.id, sc.chunk)
 
 
-def keyword_doc(cid: int, c: Chunk) -> KeywordDoc:
+def keyword_doc(cid: int, c: Chunk, tokens: tuple[str, str, str] | None = None) -> KeywordDoc:
     return KeywordDoc(
-        cid, c.path, c.symbol, c.content, c.context, c.language, c.kind, c.start_line, c.end_line
+        cid, c.path, c.symbol, c.content, c.context, c.language, c.kind, c.start_line, c.end_line, tokens
     )
 
 
@@ -202,14 +203,15 @@ class CodebaseStore:
                     MetadataStore.insert_refs(con, u.state.path, u.refs)
                     staged.ids.append(ids)
                     whole = True
-                    for cid, c, key in zip(ids, u.chunks, u.keys, strict=True):
+                    for j, (cid, c, key) in enumerate(zip(ids, u.chunks, u.keys, strict=True)):
+                        doc = keyword_doc(cid, c, u.tokens[j] if u.tokens else None)
                         vec = vectors.get(key)
                         if vec is None:
-                            keyword_only.append(keyword_doc(cid, c))
+                            keyword_only.append(doc)
                             pending.append(cid)
                             whole = False
                         else:
-                            docs.append(keyword_doc(cid, c))
+                            docs.append(doc)
                             rows.append(vec)
                     if whole and not u.refs_pending:
                         complete.append(u.state)
