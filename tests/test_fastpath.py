@@ -127,6 +127,29 @@ def test_cli_answers_through_a_running_server(indexed: Path, home: Path, tmp_pat
     assert not endpoint.exists()  # withdrawn on a clean stop
 
 
+def test_sigterm_withdraws_the_endpoint(home: Path, tmp_path: Path) -> None:
+    """``kill`` (SIGTERM) stops an HTTP server through its normal shutdown: the endpoint file goes."""
+    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - the child owns it
+    server = subprocess.Popen(
+        [*SERVE, "--port", str(_free_port()), "--no-watch"],
+        env=dict(os.environ, CLAUDE_CONTEXT_HOME=str(home)),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    endpoint = home / "endpoints" / f"{server.pid}.json"
+    try:
+        wait_for(endpoint.exists, timeout=120, what="the server's endpoint file")
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert code in (0, 128 + signal.SIGTERM), (tmp_path / "serve.log").read_text()  # not killed by it
+    assert not endpoint.exists()
+
+
 def test_stale_endpoints_are_ignored(indexed: Path, home: Path) -> None:
     folder = home / "endpoints"
     folder.mkdir()

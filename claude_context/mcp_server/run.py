@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 
@@ -70,6 +71,19 @@ def _start_endpoint(engine):
         return None
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM (``kill``, a service manager) stops the server through the same shutdown as a
+    client hang-up, so its endpoint file is withdrawn and the watcher saves. Serving HTTP, uvicorn
+    catches the signal, shuts down and raises it again once its own handler is gone: this one then
+    turns it into ``SystemExit`` (the default action would end the process on the spot)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm)
+
+
+def _sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve(
     transport: str = "stdio",
     host: str = "127.0.0.1",
@@ -116,6 +130,7 @@ def serve(
         threading.Thread(target=_warm_up, args=(engine,), name="warm-up", daemon=True).start()
     watcher = _start_watcher(engine) if (engine.config.watch if watch is None else watch) else None
     endpoint = _start_endpoint(engine)
+    _exit_on_sigterm()
     try:
         if transport == "stdio":
             server.run("stdio")
