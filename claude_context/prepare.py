@@ -15,7 +15,9 @@ import collections
 import contextlib
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -118,7 +120,25 @@ def tasks(items: list, size: int = FILES_PER_TASK) -> list[list]:
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_leave_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def _leave_with_parent(parent: int) -> None:
+    """Worker start-up: exit once the indexer is gone. A killed indexer (``kill -9``, a crash)
+    never closes the task queue, and each worker holds its write end too, so it would wait on it
+    forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="cc-parent-watch", daemon=True).start()
 
 
 def in_workers(

@@ -308,3 +308,40 @@ def test_failure_while_storing_references_is_repaired(engine, repo, monkeypatch)
     assert again.files_changed == len({p.relative_to(repo).as_posix() for p in repo.rglob("*.*")} - states)
     assert any(r.path == "app/slugs.py" for r in engine.references(repo, "slugify").results)
     _consistent(engine, repo)
+
+
+def test_chunk_workers_leave_with_a_killed_indexer(tmp_path):
+    """kill -9 of the indexer must not leave its worker processes behind (the references pass
+    keeps them alive after the keyword commit, when a user may well stop the run)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import wait_for
+
+    script = (
+        "import os, time\n"
+        "from claude_context.prepare import worker_pool\n"
+        "pool = worker_pool(1)\n"
+        "print(pool.submit(os.getpid).result(), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    worker = int(owner.stdout.readline())
+
+    def gone() -> bool:
+        try:
+            state = Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        return state in ("Z", "X")  # a zombie has exited; the new parent reaps it
+
+    assert not gone()
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    try:
+        wait_for(gone, timeout=20, what="the orphaned worker to exit")
+    finally:
+        if not gone():
+            os.kill(worker, signal.SIGKILL)
