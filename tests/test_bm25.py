@@ -10,7 +10,7 @@ import pytest
 from claude_context.errors import IndexBusyError
 from claude_context.index.base import KeywordDoc
 from claude_context.index.keyword.bm25 import TantivyKeywordIndex
-from claude_context.index.keyword.tokens import code_tokens, query_tokens
+from claude_context.index.keyword.tokens import code_token_text, code_tokens, query_tokens
 
 
 @pytest.mark.parametrize(
@@ -41,6 +41,7 @@ from claude_context.index.keyword.tokens import code_tokens, query_tokens
 )
 def test_code_tokens(text: str, expected: list[str]) -> None:
     assert code_tokens(text) == expected
+    assert code_token_text(text).split() == expected  # the index's text form (cached per word)
 
 
 def test_query_tokens_drop_stop_words_and_dedupe() -> None:

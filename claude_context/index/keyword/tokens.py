@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+import string
 
 import tantivy
 from tantivy import Filter, TextAnalyzerBuilder, Tokenizer
@@ -20,6 +21,16 @@ _MIN_LEN = 2  # 1-char tokens (i, x, a single digit) are noise in code and bloat
 _MAX_LEN = 64  # longer "words" are blobs (base64, hashes): useless as search terms
 _CACHE_MAX = 500_000
 _run_cache: dict[str, tuple[str, ...]] = {}
+_text_cache: dict[str, str] = {}
+# ASCII text: the runs of ``\w+`` are what remains after mapping every other character to a space
+# (``str.translate`` + ``split`` take two thirds of the time of ``findall``).
+_NON_WORD = str.maketrans(
+    dict.fromkeys(set(map(chr, range(128))) - set(string.ascii_letters + string.digits + "_"), " ")
+)
+
+
+def _runs(text: str) -> list[str]:
+    return text.translate(_NON_WORD).split() if text.isascii() else _RUN_RE.findall(text)
 
 
 def _split_run(run: str) -> tuple[str, ...]:
@@ -49,7 +60,7 @@ def code_tokens(text: str) -> list[str]:
     """
     out: list[str] = []
     cache = _run_cache
-    for run in _RUN_RE.findall(text):
+    for run in _runs(text):
         toks = cache.get(run)
         if toks is None:
             toks = _split_run(run)
@@ -91,9 +102,27 @@ def query_tokens(text: str, tokenize=code_tokens) -> list[str]:
     return kept or toks
 
 
+def code_token_text(text: str) -> str:
+    """``" ".join(code_tokens(text))``, faster: each distinct word's tokens are cached as one string."""
+    out: list[str] = []
+    cache = _text_cache
+    for run in _runs(text):
+        toks = cache.get(run)
+        if toks is None:
+            toks = " ".join(_split_run(run))
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[run] = toks
+        if toks:
+            out.append(toks)
+    return " ".join(out)
+
+
 def token_texts(path: str, symbol: str, content: str, context: str, tokenize=code_tokens) -> tuple[str, str]:
     """The keyword index's two token texts of a chunk: its body, and its path, symbol and context
     (boosted). A bulk index computes them in the chunk worker processes, off the staging thread."""
+    if tokenize is code_tokens:
+        return code_token_text(content), code_token_text(f"{path} {symbol} {context}")
     return " ".join(tokenize(content)), " ".join(tokenize(f"{path} {symbol} {context}"))
 
 
