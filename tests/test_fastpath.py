@@ -82,7 +82,8 @@ def _strip(out: str) -> dict:
     return data
 
 
-def test_cli_answers_through_a_running_server(indexed: Path, home: Path, tmp_path: Path) -> None:
+def _serve(home: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """A ``serve --transport http`` subprocess of ``home`` and the endpoint file it will write."""
     log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - the child owns it
     server = subprocess.Popen(
         [*SERVE, "--port", str(_free_port()), "--no-watch"],
@@ -91,7 +92,11 @@ def test_cli_answers_through_a_running_server(indexed: Path, home: Path, tmp_pat
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    endpoint = home / "endpoints" / f"{server.pid}.json"
+    return server, home / "endpoints" / f"{server.pid}.json"
+
+
+def test_cli_answers_through_a_running_server(indexed: Path, home: Path, tmp_path: Path) -> None:
+    server, endpoint = _serve(home, tmp_path)
     try:
         wait_for(endpoint.exists, timeout=120, what="the server's endpoint file")
         assert endpoint.stat().st_mode & 0o077 == 0  # its token is the owner's only
@@ -129,15 +134,7 @@ def test_cli_answers_through_a_running_server(indexed: Path, home: Path, tmp_pat
 
 def test_sigterm_withdraws_the_endpoint(home: Path, tmp_path: Path) -> None:
     """``kill`` (SIGTERM) stops an HTTP server through its normal shutdown: the endpoint file goes."""
-    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - the child owns it
-    server = subprocess.Popen(
-        [*SERVE, "--port", str(_free_port()), "--no-watch"],
-        env=dict(os.environ, CLAUDE_CONTEXT_HOME=str(home)),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    endpoint = home / "endpoints" / f"{server.pid}.json"
+    server, endpoint = _serve(home, tmp_path)
     try:
         wait_for(endpoint.exists, timeout=120, what="the server's endpoint file")
         server.send_signal(signal.SIGTERM)
