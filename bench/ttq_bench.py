@@ -15,13 +15,17 @@ the transformers source with ``shared/eval/make_queries.py SRC OUT --docs 100``)
 chunk hit@10 instead, reported under the same key.
 
 usage: python bench/ttq_bench.py [SET_DIR ...] [--checkpoints 2,5,10,30] [--cold-models]
-           [--also keyword] [--out FILE.json] [--details FILE.jsonl]
+           [--also keyword] [--static on|off] [--model-cache DIR] [--out FILE.json] [--details FILE.jsonl]
   SET_DIR        default: every set in /work/eval/agent (or $CC_AGENT_SETS)
   --no-done      stop indexing after the last checkpoint (the early curve only, minutes faster)
   --also MODES   also ask in these modes at each checkpoint (e.g. keyword: what keywords alone give)
   --cold-models  a fresh model cache per set too (each set pays the one-time ONNX export, as the
                  very first index of a new machine does); default: one model cache shared by the
                  sets, built before the first (its build time is reported as export_s)
+  --static on|off  the static embedding table for chunks still without a vector (config
+                 ``static_embeddings``; default on). On: the shared model cache gets the table built
+                 before the first set too (its build time: static_s)
+  --model-cache DIR  the shared model cache to use (and keep): a second run skips both builds
 Prints one JSON object: per set the curve (t, when the batch ran, NDCG@10, semantic coverage,
 files keyword-searchable), the mean curve over sets, and each set's index time.
 """
@@ -133,9 +137,11 @@ def run_set(
     return {"set": set_dir.name, "queries": len(qs), "index_s": index_s, "curve": curve}
 
 
-def prepare_models(model_cache: str) -> float:
-    """Build the ONNX export once (what the first index of a new machine pays), timed."""
+def prepare_models(model_cache: str) -> tuple[float, float | None]:
+    """Build the ONNX export (and the static table when it is on) once, as the first index of a
+    new machine does: (export seconds, static table seconds or None)."""
     from claude_context.config import load_config
+    from claude_context.embedding.static import wait_for_build
     from claude_context.engine import Engine
 
     home = tempfile.mkdtemp(prefix="cc-ttq-models-")
@@ -147,7 +153,14 @@ def prepare_models(model_cache: str) -> float:
     )
     engine.warm_up()
     engine.close()
-    return round(time.perf_counter() - t0, 2)
+    export_s = round(time.perf_counter() - t0, 2)
+    if not engine.config.static_embeddings:
+        return export_s, None
+    t0 = time.perf_counter()
+    table = wait_for_build(Path(model_cache), engine.config.model, 1800)
+    if table is None:
+        print("static table: not built (model2vec missing or the build failed)", file=sys.stderr)
+    return export_s, round(time.perf_counter() - t0, 2)
 
 
 def main() -> None:
@@ -159,6 +172,8 @@ def main() -> None:
         "--also", default="", help="extra modes asked at each checkpoint, e.g. keyword (default: none)"
     )
     ap.add_argument("--no-done", action="store_true", help="stop each run after the last checkpoint")
+    ap.add_argument("--static", choices=["on", "off"], default="on")
+    ap.add_argument("--model-cache", help="shared model cache (kept; default: a temporary folder)")
     ap.add_argument("--out")
     ap.add_argument("--details")
     a = ap.parse_args()
@@ -166,10 +181,12 @@ def main() -> None:
     checkpoints = [float(x) for x in a.checkpoints.split(",") if x.strip()]
     modes: list[str | None] = [None, *(m.strip() for m in a.also.split(",") if m.strip())]
     details = open(a.details, "a") if a.details else None  # noqa: SIM115
-    report: dict = {"checkpoints_s": checkpoints, "cold_models": a.cold_models, "sets": []}
-    shared = tempfile.mkdtemp(prefix="cc-ttq-model-cache-")
+    os.environ["CLAUDE_CONTEXT_STATIC_EMBEDDINGS"] = "1" if a.static == "on" else "0"
+    report: dict = {"checkpoints_s": checkpoints, "cold_models": a.cold_models, "static": a.static}
+    report["sets"] = []
+    shared = a.model_cache or tempfile.mkdtemp(prefix="cc-ttq-model-cache-")
     if not a.cold_models:
-        report["export_s"] = prepare_models(shared)
+        report["export_s"], report["static_s"] = prepare_models(shared)
     for set_dir in sets:
         cache = tempfile.mkdtemp(prefix="cc-ttq-model-cache-") if a.cold_models else shared
         report["sets"].append(run_set(set_dir, checkpoints, cache, details, modes, not a.no_done))

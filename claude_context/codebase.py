@@ -35,6 +35,7 @@ from claude_context.changes import ChangePlan, differs, plan_full, plan_paths, r
 from claude_context.config import Config
 from claude_context.discovery import Skipped, discover
 from claude_context.embedding import Embedder, parse_model_id
+from claude_context.embedding.static import vectors_for
 from claude_context.errors import (
     IndexBusyError,
     IndexCancelled,
@@ -181,6 +182,7 @@ class Codebase:
         report.files_deleted = len(plan.deleted)
 
         pipeline = self.pipeline(embedder, settings, force, cancel)
+        pipeline.static = vectors_for(self.store, self.config)  # starts the table's one-time build
         tick = _ProgressTracker(self.store, pipeline, progress, len(plan.changed), t0)
         tick(True)
         pipeline.run(plan.changed, plan.deleted, states, tick=tick)

@@ -83,6 +83,10 @@ class Config:
     fusion: Fusion = "score"  # score | rrf
     rrf_k: int = 60
     dense_weight: float = 1.0
+    # While chunks wait for their transformer vector, a static table distilled once from the
+    # bundled model ranks them beside the keywords (claude_context/embedding/static.py)
+    static_embeddings: bool = True
+    static_weight: float = 0.5  # its ranking's weight in the fusion (measured: bench/README.md)
     keyword_weight: float = 0.6
     code_query_boost: float = 2.0  # keyword_weight x this when the query spells code (getX, a.b, `x`)
     symbol_boost: float = 0.0

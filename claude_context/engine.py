@@ -26,7 +26,7 @@ from claude_context.config import (
     choice,
 )
 from claude_context.discovery import refuse_root
-from claude_context.embedding import Embedder, EmbeddingCache
+from claude_context.embedding import Embedder, EmbeddingCache, static
 from claude_context.errors import IndexBusyError, IndexDamagedError, NotIndexedError, UserError
 from claude_context.index.registry import IndexOptions, open_chunk_index
 from claude_context.index.truth import health
@@ -429,6 +429,7 @@ def _start_job(root: Path, cb: Codebase, kwargs: dict, note: str = "") -> IndexJ
 
         try:
             job.report = cb.index(root, cancel=cancel, progress=on_progress, **kwargs)
+            static.release(cb.store)
             health.passed(cb.folder)
             job.report.note = "; ".join(n for n in (note, job.report.note) if n)
         except BaseException as exc:  # kept on the job and in the store's status

@@ -37,6 +37,7 @@ import numpy as np
 
 from claude_context.discovery import Skipped
 from claude_context.embedding import Embedder, EmbeddingCache, available_cores
+from claude_context.embedding.static import StaticVectors
 from claude_context.errors import IndexCancelled
 from claude_context.index.truth.metadata import FileState
 from claude_context.index.truth.store import CodebaseStore, FileUpdate
@@ -137,6 +138,7 @@ class IndexPipeline(FileWork):
         workers = chunk_workers if chunk_workers is not None else available_cores()
         self.chunk_workers = max(1, min(4, workers))
         self.counters = Counters()
+        self.static: StaticVectors | None = None  # embedding/static.py: for chunks awaiting vectors
         self.skipped: list[Skipped] = []
         self._lock = threading.Lock()
         self._outstanding: dict[str, list] = {}  # path -> [vectors still missing, FileState]
@@ -331,6 +333,8 @@ class IndexPipeline(FileWork):
             c.chunks_pending += len(pending)
         if not pending:
             return
+        if self.static is not None:  # encoded in the background: staging never waits for it
+            self.static.add_later([(p.id, p.text) for p in pending])
         if not self.concurrent:
             for i in range(0, len(pending), EMBED_WINDOW):
                 self._fill(*self._embed(pending[i : i + EMBED_WINDOW]))

@@ -8,13 +8,16 @@ once; then results are merged, paged and fitted to the token budget (``search/re
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from claude_context.config import MAX_LIMIT, MAX_OFFSET, Config, SearchMode, choice
+from claude_context.embedding.static import vectors_for
 from claude_context.errors import NotIndexedError, UserError
+from claude_context.index.base import Hit
 from claude_context.records import SearchFilter
 from claude_context.reports import CodebaseStatus, semantic_note
 from claude_context.search import boosts
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
     from claude_context.engine import Engine
 
 UNBOUNDED_TOKENS = 10**9  # results are shaped first, then the page gets the budget
+STATIC_BACKFILL = 5000  # unseen pending chunks a search queues for static vectors, at most
+log = logging.getLogger(__name__)
 
 
 def run_search(
@@ -172,8 +177,38 @@ def _retrieve(
         factor = status.semantic_coverage
         settings = dataclasses.replace(settings, dense_weight=settings.dense_weight * factor)
     rankings = retrieve(index, store.meta, query, qvec, mode, scope, filters, settings, k)
+    if mode == "hybrid" and status.semantic_coverage < 1.0 and settings.fusion == "score":
+        static = static_hits(cb, query, scope, k)
+        if static:
+            rankings.append(("static", static))
     rows = store.meta.get_chunks(list({h.id for _, hits in rankings for h in hits}))
     return rankings, rows, factor
+
+
+def static_hits(cb: Codebase, query: str, scope: set[str] | None, k: int) -> list[Hit]:
+    """The chunks still without a transformer vector, ranked by the static table (``embedding/
+    static.py``). Pending chunks it has not seen (staged by another process, or before the table
+    existed) are queued for its background encoder: a search never waits for them. Empty when
+    there is no table; never fails a search."""
+    try:
+        vectors = vectors_for(cb.store, cb.config)
+        if vectors is None:
+            return []
+        meta = cb.store.meta
+        pending = meta.pending_ids()
+        if not pending:
+            vectors.clear()  # every chunk has its vector: nothing of the static table runs now
+            return []
+        missing = vectors.missing(pending)[:STATIC_BACKFILL]
+        if missing:
+            rows = meta.get_chunks(missing)
+            vectors.add_later([(cid, sc.chunk.embed_text()) for cid, sc in rows.items()])
+        if scope is not None:
+            pending &= set(meta.chunk_ids_for_paths(scope))
+        return [Hit(cid, score) for cid, score in vectors.rank(query, pending, k)]
+    except Exception as exc:
+        log.warning("static ranking failed (%s): keywords only", exc)
+        return []
 
 
 def _wants_vector(mode: str, status: CodebaseStatus) -> bool:

@@ -21,6 +21,11 @@ os.environ.setdefault(
     "CLAUDE_CONTEXT_MODEL_CACHE", os.path.join(tempfile.gettempdir(), "claude-context-test-models")
 )
 
+# The static embedding table (embedding/static.py) takes a minute or two of CPU to build once per
+# machine: tests/test_static.py turns it on and builds it; elsewhere searches during an index use
+# keywords and the vectors there are, as they do until the table exists.
+os.environ.setdefault("CLAUDE_CONTEXT_STATIC_EMBEDDINGS", "0")
+
 FIXTURES = Path(__file__).parent / "fixtures"
 POLYGLOT = FIXTURES / "polyglot"
 

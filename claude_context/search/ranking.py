@@ -31,6 +31,7 @@ class RankSettings:
     fusion: str = "score"  # score | rrf
     rrf_k: int = 60
     dense_weight: float = 1.0
+    static_weight: float = 0.5  # the static table's ranking of the chunks without vectors yet
     keyword_weight: float = 0.6
     code_query_boost: float = 2.0  # keyword weight multiplier when the query spells code (getX, a.b, `x`)
     symbol_boost: float = 0.0  # share of the top score added when the query names the symbol
@@ -158,7 +159,11 @@ def fuse(
     A ranking named ``fused`` is a backend's own hybrid result (Milvus ``hybrid_search``):
     its scores are used as they are.
     """
-    weights = {"dense": settings.dense_weight, "keyword": keyword_weight(query, settings)}
+    weights = {
+        "dense": settings.dense_weight,
+        "static": settings.static_weight,
+        "keyword": keyword_weight(query, settings),
+    }
     scores: dict[int, float] = {}
     for name, hits in rankings:
         w = weights.get(name, 1.0)

@@ -1,0 +1,147 @@
+"""The static embedding table (embedding/static.py): built once per machine from the bundled model,
+used for the chunks still waiting for their transformer vector, and never required: without it
+searches answer as before. The real table, distilled by the real model2vec from the bundled
+weights (once per machine: the tests' shared model cache keeps it between runs)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import wait_for
+
+import claude_context.searching as searching
+from claude_context.embedding import Embedder
+from claude_context.embedding import static as static_mod
+
+pytestmark = pytest.mark.skipif(not static_mod.model2vec_available(), reason="model2vec is not installed")
+
+
+@pytest.fixture(scope="session")
+def table(model) -> static_mod.StaticTable:
+    """The table in the tests' shared model cache (a minute or two of CPU the first time)."""
+    from claude_context.config import load_config
+
+    cache = load_config().model_cache_dir
+    built = static_mod.wait_for_build(cache, "all-MiniLM-L6-v2", timeout=900)
+    assert built is not None, (cache / ".all-MiniLM-L6-v2-static-m2v.log").read_text()
+    return built
+
+
+@pytest.fixture
+def static_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAUDE_CONTEXT_STATIC_EMBEDDINGS", "1")
+
+
+@pytest.fixture
+def frozen_model(monkeypatch: pytest.MonkeyPatch):
+    """The model embeds nothing until the event is set: the state of the first minutes of a cold
+    index (every chunk keyword-searchable, no vector yet), held still."""
+    go = threading.Event()
+    real = Embedder.embed
+
+    def embed(self, texts):
+        go.wait(120)
+        return real(self, texts)
+
+    monkeypatch.setattr(Embedder, "embed", embed)
+    yield go
+    go.set()
+
+
+def test_the_table_is_built_once_under_the_model_cache(table) -> None:
+    folder = table.folder
+    assert folder == static_mod.static_dir(folder.parent, "all-MiniLM-L6-v2")
+    assert (folder / "claude-context.json").is_file() and table.dim == static_mod.PCA_DIMS
+    again = static_mod.static_table(folder.parent, "default")  # same model, another of its names
+    assert again is table  # loaded once per process, no second build
+    vecs = table.encode(["retry the upload with exponential backoff", "retry uploads, backing off"])
+    assert vecs.shape == (2, table.dim) and float(vecs[0] @ vecs[1]) > 0.5
+
+
+def test_static_vectors_rank_only_the_chunks_allowed(table) -> None:
+    vectors = static_mod.StaticVectors(table)
+    vectors.add([(1, "def parse_version(text): return text.split('.')"), (2, "CSS colours for the header")])
+    vectors.add([(1, "seen before: not encoded twice"), (3, "class LRUCache: evict the oldest entry")])
+    assert len(vectors) == 3 and vectors.missing([1, 2, 3, 4]) == [4]
+    ranked = vectors.rank("split a version number into its parts", {1, 2, 3}, 2)
+    assert len(ranked) == 2 and ranked[0][0] == 1 and ranked[0][1] >= ranked[1][1]
+    assert {cid for cid, _ in vectors.rank("version", {2, 3}, 5)} == {2, 3}
+    vectors.clear()
+    assert len(vectors) == 0 and vectors.rank("version", {1}, 5) == []
+
+
+# Paraphrases the keywords miss (no shared word, or a shared word in the wrong file) and the
+# static table gets (the polyglot fixture).
+PARAPHRASES = {
+    "mist on glass when chilly and damp": "ios/Temperature.swift",
+    "prize drop odds": "game/loot.lua",
+    "geodesic gap between two spots on the globe": "android/src/com/parcelhub/Geo.kt",
+}
+
+
+def _firsts(engine, repo: Path, mode: str | None) -> int:
+    found = 0
+    for query, path in PARAPHRASES.items():
+        results = engine.search(repo, query, limit=3, mode=mode).results
+        found += bool(results) and results[0].path == path
+    return found
+
+
+def test_searches_during_a_cold_index_rank_pending_chunks_by_the_static_table(
+    table, static_on, cold_engine, frozen_model, repo: Path, monkeypatch
+) -> None:
+    job, _ = cold_engine.start_index(repo)
+    cb, _ = cold_engine.resolve(repo)
+    wait_for(
+        lambda: cb.status().chunks_pending > 0 and cb.status().chunks_pending == cb.status().chunks,
+        what="every chunk staged, none embedded",
+    )
+    vectors = static_mod.vectors_for(cb.store, cb.config)
+    assert vectors is not None
+    wait_for(lambda: len(vectors) == cb.status().chunks, what="static vectors for the staged chunks")
+    fused = []
+    real_fuse = searching.fuse
+    monkeypatch.setattr(
+        searching, "fuse", lambda q, r, rows, s: fused.append(dict(r)) or real_fuse(q, r, rows, s)
+    )
+    with_static = _firsts(cold_engine, repo, None)
+    keywords_only = _firsts(cold_engine, repo, "keyword")
+    pending = cb.store.meta.pending_ids()
+    n = len(PARAPHRASES)
+    assert len(fused) == 2 * n and all("static" in f for f in fused[:n])  # keyword mode: none
+    assert all({h.id for h in f["static"]} <= pending and f["static"] for f in fused[:n])
+    assert with_static >= keywords_only + 2, (with_static, keywords_only)  # measured: 2 vs 0
+    frozen_model.set()
+    job.thread.join(120)
+    assert job.error is None and cold_engine.status(repo).semantic_coverage == 1.0
+    fused.clear()
+    cold_engine.search(repo, "prize drop odds", limit=3)
+    assert fused and "static" not in fused[0] and len(vectors) == 0  # memory handed back
+
+
+def test_without_a_table_searches_answer_from_keywords_and_a_failed_build_is_said_once(
+    static_on, cold_engine, frozen_model, repo: Path, expected: list[dict], monkeypatch, caplog, tmp_path
+) -> None:
+    """A table that cannot be built (here: the model's files are missing) leaves the answers of
+    today: keywords while no vector exists. Nothing crashes, nothing is downloaded."""
+    models = tmp_path / "models"
+    monkeypatch.setattr(static_mod, "static_dir", lambda models_dir, name: models / "static-table")
+    monkeypatch.setattr(static_mod, "resolve_model", lambda name: (str(tmp_path / "no-such-model"), True))
+    monkeypatch.setattr(static_mod, "_BUILDS", {})
+    with caplog.at_level(logging.WARNING, logger="claude_context.embedding.static"):
+        job, _ = cold_engine.start_index(repo)
+        cb, _ = cold_engine.resolve(repo)
+        wait_for(lambda: cb.status().chunks_pending == cb.status().chunks > 0, what="chunks staged")
+        assert static_mod.wait_for_build(models, "all-MiniLM-L6-v2", timeout=120) is None
+        answers = [cold_engine.search(repo, e["query"], limit=3) for e in expected[:5]]
+        keywords = [cold_engine.search(repo, e["query"], limit=3, mode="keyword") for e in expected[:5]]
+    assert [[r.path for r in a.results] for a in answers] == [[r.path for r in k.results] for k in keywords]
+    assert static_mod.vectors_for(cb.store, cb.config) is None
+    said = [r for r in caplog.records if "preparing the static embedding table" in r.getMessage()]
+    assert len(said) == 1  # the build was tried once in this process, not at every search
+    frozen_model.set()
+    job.thread.join(120)
+    assert job.error is None
