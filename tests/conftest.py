@@ -78,7 +78,8 @@ def warm_cache(tmp_path_factory: pytest.TempPathFactory, model) -> Path:
     base = tmp_path_factory.mktemp("warm")
     repo = base / "repo"
     shutil.copytree(POLYGLOT, repo, ignore=shutil.ignore_patterns("EXPECTED.json"))
-    engine = Engine(load_config(env={"CLAUDE_CONTEXT_HOME": str(base / "home")}))
+    env = {"CLAUDE_CONTEXT_HOME": str(base / "home"), "CLAUDE_CONTEXT_STATIC_EMBEDDINGS": "0"}
+    engine = Engine(load_config(env=env))
     engine.index(repo)
     engine.close()
     return base / "home" / "embeddings.sqlite"
