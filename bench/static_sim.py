@@ -11,7 +11,8 @@ w x (1 - c)) or every chunk (``all``: w x (1 - c)). Rankings go through the engi
 ``retrieve`` (keywords + definitions), ``fuse`` and result shaping, scored by
 ``bench/retrieval.py``'s ``score_query`` (NDCG@10, semble's metric). Prints JSON: per set and mean.
 
-usage: python bench/static_sim.py --home DIR [--table DIR] [--preset sweep|mixed] [SET ...]
+usage: python bench/static_sim.py --home DIR [--table DIR] [--preset sweep|mixed] [--knobs engine|hybrid]
+           [SET ...]
   --table  a model2vec folder (default: the home's model cache table, built if missing)
 """
 
@@ -35,7 +36,8 @@ PRESETS = {
     "sweep": {
         "keyword": (0.0, None, "rest"),
         "full": (1.0, None, "rest"),
-        **{f"static{w}": (0.0, w, "rest") for w in (0.25, 0.4, 0.5, 0.6, 0.75, 1.0)},
+        **{f"static{w}": (0.0, w, "rest") for w in (0.25, 0.5, 0.75, 1.0)},
+        **{f"c0.25-static{w}": (0.25, w, "rest") for w in (0.5, 1.0)},
     },
     "mixed": {
         "keyword": (0.0, None, "rest"),
@@ -50,13 +52,13 @@ PRESETS = {
 }
 
 
-def run_set(engine, table, set_dir: Path, states: dict) -> dict:
+def run_set(engine, table, set_dir: Path, states: dict, knobs: str) -> dict:
     import numpy as np
 
     from claude_context.index.base import Hit
     from claude_context.pipeline import embed_rank
     from claude_context.records import SearchFilter
-    from claude_context.search.ranking import fuse
+    from claude_context.search.ranking import for_coverage, fuse
     from claude_context.search.retrieve import retrieve
     from claude_context.searching import _shape
 
@@ -80,12 +82,18 @@ def run_set(engine, table, set_dir: Path, states: dict) -> dict:
         qvec = cb.embed_query(q["q"])
         sims = vecs @ table.encode([q["q"]])[0]
         for name, (c, w, scope) in states.items():
-            rankings, st = list(keyword), base
+            rankings = list(keyword)
+            # the engine's knobs at coverage c (ranking.for_coverage: dense weight x c, seek knobs
+            # toward their keyword-only values); "hybrid": the dense weight only
+            st = (
+                for_coverage(base, c)
+                if knobs == "engine"
+                else dataclasses.replace(base, dense_weight=base.dense_weight * c)
+            )
             n_cov = round(c * len(rows))
             if c > 0:
                 covered = set(ids[order[:n_cov]].tolist()) if c < 1 else None
                 rankings.append(("dense", index.search_dense(qvec, k, covered)))
-                st = dataclasses.replace(st, dense_weight=base.dense_weight * c)
             if w is not None and c < 1:
                 mask = np.ones(len(rows), bool)
                 if scope != "all":
@@ -111,9 +119,11 @@ def main() -> None:
     ap.add_argument("--home", type=Path, required=True)
     ap.add_argument("--table", type=Path)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="sweep")
+    ap.add_argument("--knobs", choices=["engine", "hybrid"], default="engine")
     a = ap.parse_args()
     os.environ["CLAUDE_CONTEXT_HOME"] = str(a.home)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ["CLAUDE_CONTEXT_STATIC_EMBEDDINGS"] = "0"  # the simulation brings its own table
     from claude_context.config import load_config
     from claude_context.embedding import static
     from claude_context.engine import Engine
@@ -127,10 +137,15 @@ def main() -> None:
             sys.exit("no static table (model2vec missing, or its build failed)")
     states = PRESETS[a.preset]
     sets = a.sets or sorted(p.parent for p in Path("/work/eval/agent").glob("*/queries.jsonl"))
-    out: dict = {"preset": a.preset, "states": {n: list(s) for n, s in states.items()}, "sets": {}}
+    out: dict = {
+        "preset": a.preset,
+        "knobs": a.knobs,
+        "states": {n: list(s) for n, s in states.items()},
+        "sets": {},
+    }
     try:
         for set_dir in sets:
-            out["sets"][set_dir.name] = run_set(engine, table, set_dir, states)
+            out["sets"][set_dir.name] = run_set(engine, table, set_dir, states, a.knobs)
             print(json.dumps({set_dir.name: out["sets"][set_dir.name]}), file=sys.stderr, flush=True)
     finally:
         engine.close()
