@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import retrieval
 
 OFF = {
+    "seek_candidates": 150,
+    "superseded_weight": 1.0,
     "definition_boost": 0.0,
     "file_coherence": 0.0,
     "barrel_weight": 1.0,
@@ -37,6 +39,13 @@ OFF = {
 VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("defaults", {}),
     ("previous ranking (none of the signals below, prose weight 0.8)", OFF),
+    ("file-seeking queries: the narrow pool (seek_candidates 150)", {"seek_candidates": 150}),
+    ("no superseded-version prior (v3/ beside v4/ at full weight)", {"superseded_weight": 1.0}),
+    ("keyword mode", {"search_mode": "keyword"}),
+    (
+        "keyword mode with the hybrid file knobs (keyword_seek_* = seek_*)",
+        {"search_mode": "keyword", "keyword_seek_coherence": 0.3, "keyword_seek_path_boost": 0.0},
+    ),
     (
         "query types off (questions too: coherence 0.05, no saturation)",
         {"seek_coherence": 0.05, "seek_saturation_decay": 1.0},

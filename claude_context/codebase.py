@@ -18,6 +18,7 @@ several processes agree about it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -256,8 +257,13 @@ class Codebase:
         """``Engine.update``: see there."""
         t0 = time.perf_counter()
         report = UpdateReport(root=str(root))
+        indexed = self._indexed_settings()
+        # a newer chunker (an upgrade) chunks the files an update touches; the others are re-chunked
+        # by the next full run, so an update keeps the recorded version (and never waits for that run)
         settings = self.chunk_settings()
-        rescope = _rescope(root, settings, self._indexed_settings(), self.store.model_id)
+        if indexed:
+            settings = dataclasses.replace(settings, chunker=indexed.get("chunker", 1))
+        rescope = _rescope(root, settings, indexed, self.store.model_id)
         if rescope:  # which files belong to the index changed (ignore patterns, ...): scan it all
             paths = None
         first = self._plan(root, settings, None if paths is None else [relative(root, p) for p in paths])
