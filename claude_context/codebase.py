@@ -258,11 +258,7 @@ class Codebase:
         t0 = time.perf_counter()
         report = UpdateReport(root=str(root))
         indexed = self._indexed_settings()
-        # a newer chunker (an upgrade) chunks the files an update touches; the others are re-chunked
-        # by the next full run, so an update keeps the recorded version (and never waits for that run)
-        settings = self.chunk_settings()
-        if indexed:
-            settings = dataclasses.replace(settings, chunker=indexed.get("chunker", 1))
+        settings = _update_settings(self.chunk_settings(), indexed)
         rescope = _rescope(root, settings, indexed, self.store.model_id)
         if rescope:  # which files belong to the index changed (ignore patterns, ...): scan it all
             paths = None
@@ -431,6 +427,13 @@ def _rescope(root: Path, settings: ChunkSettings, indexed: dict, model_id: str |
             f"{root}: {', '.join(keys)} changed: run `claude-context index {root}` to re-chunk every file"
         )
     return True
+
+
+def _update_settings(settings: ChunkSettings, indexed: dict) -> ChunkSettings:
+    """An update's settings: a newer chunker (an upgrade) chunks the files an update touches, and
+    the next full run re-chunks the rest, so an update keeps the recorded chunker version (and
+    never waits for that run)."""
+    return dataclasses.replace(settings, chunker=indexed.get("chunker", 1)) if indexed else settings
 
 
 def _record_scope(store: CodebaseStore, settings: ChunkSettings, firm: frozenset[str]) -> None:
