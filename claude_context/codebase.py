@@ -257,9 +257,8 @@ class Codebase:
         """``Engine.update``: see there."""
         t0 = time.perf_counter()
         report = UpdateReport(root=str(root))
-        indexed = self._indexed_settings()
-        settings = _update_settings(self.chunk_settings(), indexed)
-        rescope = _rescope(root, settings, indexed, self.store.model_id)
+        settings = _update_settings(self.chunk_settings(), self._indexed_settings())
+        rescope = _rescope(root, settings, self._indexed_settings(), self.store.model_id)
         if rescope:  # which files belong to the index changed (ignore patterns, ...): scan it all
             paths = None
         first = self._plan(root, settings, None if paths is None else [relative(root, p) for p in paths])
