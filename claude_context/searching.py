@@ -74,7 +74,7 @@ def run_search(
             sources.append(cb.line_source())
             roots.append(str(cb.root))
     if parts:
-        settings = for_coverage(settings, min(dense))  # see _retrieve: the dense share
+        settings = for_coverage(settings, dense_share(dense))
         rankings, rows = parts[0] if len(parts) == 1 else pool(parts)
         source = sources[0] if len(parts) == 1 else pooled_line_source(sources)
         shaped, more = _shape(engine, fuse(query, rankings, rows, settings), offset + limit, source)
@@ -92,6 +92,14 @@ def run_search(
             response.note = page.note
     response.took_ms = round((time.perf_counter() - t0) * 1000, 2)
     return response
+
+
+def dense_share(shares: list[float]) -> float:
+    """The pooled dense share of several codebases' (``_retrieve``): the least among those with a
+    dense ranking (a partly embedded one weighs all pooled dense scores down), 0 when none has one.
+    A codebase with no vector yet adds no dense ranking, so it does not silence the others'."""
+    ranked = [s for s in shares if s > 0.0]
+    return min(ranked) if ranked else 0.0
 
 
 def candidates(config: Config, query: str) -> int:

@@ -290,3 +290,14 @@ def test_a_superseded_version_folder_ranks_below_the_current_one(engine, tmp_pat
         engine.search(root, "how does the v3 ZodType parse input", limit=2).results[0].path
         == "src/v3/types.ts"
     )
+
+
+def test_pooled_dense_share_ignores_codebases_without_vectors() -> None:
+    """Searching several codebases while one has no vector yet (its first seconds): the others'
+    dense rankings keep their weight; keyword mode (no dense ranking anywhere) is 0."""
+    from claude_context.searching import dense_share
+
+    assert dense_share([1.0, 0.0]) == 1.0
+    assert dense_share([1.0, 0.4, 0.0]) == 0.4
+    assert dense_share([0.0, 0.0]) == 0.0
+    assert dense_share([1.0]) == 1.0
