@@ -257,8 +257,8 @@ class Codebase:
         """``Engine.update``: see there."""
         t0 = time.perf_counter()
         report = UpdateReport(root=str(root))
-        settings = _update_settings(self.chunk_settings(), self._indexed_settings())
-        rescope = _rescope(root, settings, self._indexed_settings(), self.store.model_id)
+        settings, indexed = _update_settings(self.chunk_settings(), self._indexed_settings())
+        rescope = _rescope(root, settings, indexed, self.store.model_id)
         if rescope:  # which files belong to the index changed (ignore patterns, ...): scan it all
             paths = None
         first = self._plan(root, settings, None if paths is None else [relative(root, p) for p in paths])
@@ -428,11 +428,13 @@ def _rescope(root: Path, settings: ChunkSettings, indexed: dict, model_id: str |
     return True
 
 
-def _update_settings(settings: ChunkSettings, indexed: dict) -> ChunkSettings:
-    """An update's settings: a newer chunker (an upgrade) chunks the files an update touches, and
-    the next full run re-chunks the rest, so an update keeps the recorded chunker version (and
-    never waits for that run)."""
-    return dataclasses.replace(settings, chunker=indexed.get("chunker", 1)) if indexed else settings
+def _update_settings(settings: ChunkSettings, indexed: dict) -> tuple[ChunkSettings, dict]:
+    """An update's settings (and the recorded ones, passed through): a newer chunker (an upgrade)
+    chunks the files an update touches, and the next full run re-chunks the rest, so an update
+    keeps the recorded chunker version (and never waits for that run)."""
+    if indexed:
+        settings = dataclasses.replace(settings, chunker=indexed.get("chunker", 1))
+    return settings, indexed
 
 
 def _record_scope(store: CodebaseStore, settings: ChunkSettings, firm: frozenset[str]) -> None:
