@@ -36,7 +36,7 @@ from claude_context.changes import ChangePlan, differs, plan_full, plan_paths, r
 from claude_context.config import Config
 from claude_context.discovery import Skipped, discover
 from claude_context.embedding import Embedder, parse_model_id
-from claude_context.embedding.static import vectors_for
+from claude_context.embedding.static import fill, vectors_for
 from claude_context.errors import (
     IndexBusyError,
     IndexCancelled,
@@ -195,9 +195,9 @@ class Codebase:
         tick.phase("saving")
         self.store.persist()
         self.store.meta.set_meta(indexed_settings=json.dumps(settings.to_dict()))
-
-        report.files_total = self.store.meta.file_count()[0]
-        report.chunks_total = self.store.meta.chunk_count()
+        fill(self.store, self.config)  # the static table beside the complete index (searching.py)
+        meta = self.store.meta
+        report.files_total, report.chunks_total = meta.file_count()[0], meta.chunk_count()
         # this run's skips plus those recorded by earlier runs: the count is the list's length
         listed = {s.path: s.reason for s in skipped} | dict(self.store.meta.skipped_files())
         report.skipped = [{"path": p, "reason": r} for p, r in sorted(listed.items())]

@@ -429,7 +429,7 @@ def _start_job(root: Path, cb: Codebase, kwargs: dict, note: str = "") -> IndexJ
 
         try:
             job.report = cb.index(root, cancel=cancel, progress=on_progress, **kwargs)
-            static.release(cb.store)
+            static.release(cb.store, cb.config)
             health.passed(cb.folder)
             job.report.note = "; ".join(n for n in (note, job.report.note) if n)
         except BaseException as exc:  # kept on the job and in the store's status

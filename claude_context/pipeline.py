@@ -334,7 +334,7 @@ class IndexPipeline(FileWork):
         if not pending:
             return
         if self.static is not None:  # encoded in the background: staging never waits for it
-            self.static.add_later([(p.id, p.text) for p in pending])
+            self.static.add_later([(p.id, p.key, p.text) for p in pending])
         if not self.concurrent:
             for i in range(0, len(pending), EMBED_WINDOW):
                 self._fill(*self._embed(pending[i : i + EMBED_WINDOW]))

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 UNBOUNDED_TOKENS = 10**9  # results are shaped first, then the page gets the budget
 STATIC_BACKFILL = 5000  # unseen pending chunks a search queues for static vectors, at most
+STATIC_SYNC = 3000  # chunks a search encodes itself for the complete static ranking (~1 ms each)
 log = logging.getLogger(__name__)
 
 
@@ -102,12 +103,15 @@ def dense_share(shares: list[float]) -> float:
     return min(ranked) if ranked else 0.0
 
 
+def _seeks_files(query: str) -> bool:
+    return boosts.seeks_files(query, boosts.analyze(query))
+
+
 def candidates(config: Config, query: str) -> int:
     """How many chunks each retriever hands to fusion: a question or topic phrase (one that seeks
     files) gets a wider pool, since its file-level evidence sums every matching chunk of a file;
     a doc sentence or an identifier keeps the narrow one that chunk precision was measured with."""
-    seeking = boosts.seeks_files(query, boosts.analyze(query))
-    return config.seek_candidates if seeking else config.candidates
+    return config.seek_candidates if _seeks_files(query) else config.candidates
 
 
 def search_targets(
@@ -185,10 +189,15 @@ def _retrieve(
         factor = status.semantic_coverage
         settings = dataclasses.replace(settings, dense_weight=settings.dense_weight * factor)
     rankings = retrieve(index, store.meta, query, qvec, mode, scope, filters, settings, k)
-    if mode == "hybrid" and status.semantic_coverage < 1.0 and settings.fusion == "score":
-        static = static_hits(cb, query, scope, k)
-        if static:
-            rankings.append(("static", static))
+    if mode == "hybrid" and settings.fusion == "score":
+        if status.semantic_coverage < 1.0:
+            static = static_hits(cb, query, scope, k)
+            if static:
+                rankings.append(("static", static))
+        elif settings.static_complete_weight > 0 and qvec is not None and _seeks_files(query):
+            static = complete_static_hits(cb, query, scope, k)
+            if static:
+                rankings.append(("static_all", static))
     rows = store.meta.get_chunks(list({h.id for _, hits in rankings for h in hits}))
     return rankings, rows, factor
 
@@ -205,17 +214,34 @@ def static_hits(cb: Codebase, query: str, scope: set[str] | None, k: int) -> lis
         meta = cb.store.meta
         pending = meta.pending_ids()
         if not pending:
-            vectors.clear()  # every chunk has its vector: nothing of the static table runs now
+            if cb.config.static_complete_weight <= 0:
+                vectors.clear()  # every chunk has its vector: nothing of the static table runs now
             return []
         missing = vectors.missing(pending)[:STATIC_BACKFILL]
         if missing:
             rows = meta.get_chunks(missing)
-            vectors.add_later([(cid, sc.chunk.embed_text()) for cid, sc in rows.items()])
+            vectors.add_later([(cid, sc.embed_key, sc.chunk.embed_text()) for cid, sc in rows.items()])
         if scope is not None:
             pending &= set(meta.chunk_ids_for_paths(scope))
         return [Hit(cid, score) for cid, score in vectors.rank(query, pending, k)]
     except Exception as exc:
         log.warning("static ranking failed (%s): keywords only", exc)
+        return []
+
+
+def complete_static_hits(cb: Codebase, query: str, scope: set[str] | None, k: int) -> list[Hit]:
+    """Every chunk ranked by the static table, beside the complete hybrid, for queries that seek
+    files: its token-level matches find files the transformer's and the keywords' rankings miss
+    (measured on the three query kinds: bench/README.md; doc sentences lose by it, so they go
+    without). Empty while some chunk has no static vector yet (``StaticVectors.ensure_all``)."""
+    try:
+        vectors = vectors_for(cb.store, cb.config)
+        if vectors is None or not vectors.ensure_all(cb.store.meta, STATIC_SYNC):
+            return []
+        allowed = set(cb.store.meta.chunk_ids_for_paths(scope)) if scope is not None else None
+        return [Hit(cid, score) for cid, score in vectors.rank(query, allowed, k)]
+    except Exception as exc:
+        log.warning("static ranking failed (%s): without it", exc)
         return []
 
 

@@ -13,8 +13,10 @@ import pytest
 from conftest import wait_for
 
 import claude_context.searching as searching
-from claude_context.embedding import Embedder
+from claude_context.config import load_config
+from claude_context.embedding import Embedder, EmbeddingCache
 from claude_context.embedding import static as static_mod
+from claude_context.engine import Engine
 
 pytestmark = pytest.mark.skipif(not static_mod.model2vec_available(), reason="model2vec is not installed")
 
@@ -61,14 +63,23 @@ def test_the_table_is_built_once_under_the_model_cache(table) -> None:
     assert vecs.shape == (2, table.dim) and float(vecs[0] @ vecs[1]) > 0.5
 
 
-def test_static_vectors_rank_only_the_chunks_allowed(table) -> None:
-    vectors = static_mod.StaticVectors(table)
-    vectors.add([(1, "def parse_version(text): return text.split('.')"), (2, "CSS colours for the header")])
-    vectors.add([(1, "seen before: not encoded twice"), (3, "class LRUCache: evict the oldest entry")])
+def test_static_vectors_rank_the_chunks_allowed_and_are_encoded_once(table, tmp_path, monkeypatch) -> None:
+    cache = EmbeddingCache(tmp_path / "embeddings.sqlite")
+    vectors = static_mod.StaticVectors(table, cache)
+    vectors.add([(1, "k1", "def parse_version(text): return text.split('.')"), (2, "k2", "CSS colours")])
+    vectors.add([(1, "k1", "seen before: not encoded twice"), (3, "k3", "class LRUCache: evict the oldest")])
     assert len(vectors) == 3 and vectors.missing([1, 2, 3, 4]) == [4]
     ranked = vectors.rank("split a version number into its parts", {1, 2, 3}, 2)
     assert len(ranked) == 2 and ranked[0][0] == 1 and ranked[0][1] >= ranked[1][1]
     assert {cid for cid, _ in vectors.rank("version", {2, 3}, 5)} == {2, 3}
+    assert vectors.rank("split a version number", None, 3)[0][0] == 1  # every chunk known
+    encoded: list[int] = []
+    real = table.encode
+    monkeypatch.setattr(table, "encode", lambda texts: encoded.append(len(texts)) or real(texts))
+    again = static_mod.StaticVectors(table, cache)  # another process: the cache has them
+    again.add([(7, "k1", "def parse_version(text): return text.split('.')"), (8, "k3", "")])
+    assert encoded == [] and len(again) == 2
+    assert again.rank("split a version number", None, 1)[0][0] == 7 and encoded == [1]  # the query
     vectors.clear()
     assert len(vectors) == 0 and vectors.rank("version", {1}, 5) == []
 
@@ -119,7 +130,55 @@ def test_searches_during_a_cold_index_rank_pending_chunks_by_the_static_table(
     assert job.error is None and cold_engine.status(repo).semantic_coverage == 1.0
     fused.clear()
     cold_engine.search(repo, "prize drop odds", limit=3)
-    assert fused and "static" not in fused[0] and len(vectors) == 0  # memory handed back
+    assert fused and "static" not in fused[0] and "static_all" in fused[0]  # beside the complete index
+    assert len(vectors) == cb.status().chunks
+
+
+def test_the_table_ranks_every_chunk_beside_the_complete_index_and_outlives_the_process(
+    table, static_on, cold_engine, repo: Path, monkeypatch
+) -> None:
+    """Once every chunk has its transformer vector the whole table ranks beside the hybrid
+    (measured: bench/README.md); its vectors are cached by text, so another process (a one-shot
+    CLI search, a restarted server) loads them instead of encoding the tree again, and an edit
+    re-encodes only the changed chunks."""
+    cold_engine.index(repo)
+    cb, _ = cold_engine.resolve(repo)
+    meta = cb.store.meta
+    vectors = static_mod.vectors_for(cb.store, cb.config)
+    assert vectors is not None and vectors.complete_at == meta.generation()
+    assert {cid for cid, _ in vectors.rank("anything", None, 10**6)} == meta.chunk_ids()
+    fused = []
+    real_fuse = searching.fuse
+    monkeypatch.setattr(
+        searching, "fuse", lambda q, r, rows, s: fused.append(dict(r)) or real_fuse(q, r, rows, s)
+    )
+    found = cold_engine.search(repo, "prize drop odds", limit=3).results
+    assert found[0].path == "game/loot.lua" and fused[0]["static_all"] and "static" not in fused[0]
+    fused.clear()
+    cold_engine.search(repo, "prize drop odds", limit=3, mode="keyword")
+    cold_engine.search(repo, "prize drop odds", limit=3, mode="semantic")
+    cold_engine.search(repo, "Roll the loot table for a prize.", limit=3)  # a doc sentence
+    cold_engine.search(repo, "LootTable", limit=3)  # an identifier
+    assert len(fused) == 4 and not any("static_all" in f for f in fused)  # file-seeking hybrid only
+
+    encoded: list[int] = []
+    real = table.encode
+    monkeypatch.setattr(table, "encode", lambda texts: encoded.append(len(texts)) or real(texts))
+    other = Engine(load_config())  # a new process's engine on the same home
+    try:
+        assert other.search(repo, "prize drop odds", limit=3).results[0].path == "game/loot.lua"
+        assert encoded == [1]  # the query only: every chunk's vector came from the cache
+    finally:
+        other.close()
+    loot = repo / "game" / "loot.lua"
+    loot.write_text(loot.read_text() + "\nlocal function jackpot_chance(n)\n  return 1 / n\nend\n")
+    (repo / "ios" / "Temperature.swift").unlink()
+    encoded.clear()
+    cold_engine.index(repo)
+    assert sum(encoded) <= 3  # the changed chunks only (a file's trailing chunk may shift)
+    live = meta.chunk_ids()
+    assert vectors.complete_at == meta.generation() and len(vectors) == len(live)
+    assert {cid for cid, _ in vectors.rank("dew point", None, 10**6)} == live  # the deleted file's are gone
 
 
 def test_without_a_table_searches_answer_from_keywords_and_a_failed_build_is_said_once(

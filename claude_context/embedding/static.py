@@ -38,6 +38,8 @@ from claude_context.config import DEFAULT_MODEL, Config
 from claude_context.embedding.model import _model_slug, is_bundled, parse_model_id, resolve_model
 
 if TYPE_CHECKING:
+    from claude_context.embedding.cache import EmbeddingCache
+    from claude_context.index.truth.metadata import MetadataStore
     from claude_context.index.truth.store import CodebaseStore
 
 log = logging.getLogger(__name__)
@@ -214,41 +216,65 @@ def vectors_for(store: CodebaseStore, config: Config) -> StaticVectors | None:
         if table is None:
             return None
         with _LOCK:
-            found = _VECTORS.setdefault(store, StaticVectors(table))
+            found = _VECTORS.setdefault(store, StaticVectors(table, getattr(store, "cache", None)))
     return found
 
 
-def release(store: CodebaseStore) -> None:
-    """Hand the memory back once every chunk of the codebase has its transformer vector."""
+def fill(store: CodebaseStore, config: Config) -> None:
+    """At the end of an index run: a static vector for every chunk (from the cache, else encoded
+    and cached), so the first search after it, in this process or another, ranks with the whole
+    table. Best effort: without the table, or on failure, searches go without it."""
+    if config.static_complete_weight <= 0:
+        return
+    try:
+        vectors = vectors_for(store, config)
+        if vectors is not None:
+            vectors.ensure_all(store.meta, sync_limit=sys.maxsize)
+    except Exception as exc:
+        log.warning("static vectors not filled (%s)", exc)
+
+
+def release(store: CodebaseStore, config: Config) -> None:
+    """Hand the memory back once every chunk of the codebase has its transformer vector, unless
+    the table also ranks beside the complete index (``static_complete_weight``)."""
     with _LOCK:
         found = _VECTORS.get(store)
-    if found is not None and store.meta.pending_count() == 0:
+    if found is None or config.static_complete_weight > 0:
+        return
+    if store.meta.pending_count() == 0:
         found.clear()
 
 
 class StaticVectors:
-    """One codebase's static vectors, in memory, for the chunks still waiting for a transformer
-    vector. The indexing pipeline queues the chunks it stages (``add_later``: encoded by a
-    background thread, ~1-2k chunks/s, so staging never waits); a search adds pending chunks it has
-    not seen (another process staged them, or the table arrived late). Chunk ids are never reused
-    within one index (SQLite AUTOINCREMENT), so a known id keeps its vector."""
+    """One codebase's static vectors, in memory. While indexing they stand in for the transformer
+    vectors still missing (the pipeline queues the chunks it stages: ``add_later``, encoded by a
+    background thread, ~1-2k chunks/s, so staging never waits); once every chunk has its
+    transformer vector, the whole table ranks beside the complete hybrid (``ensure_all``, then
+    ``rank``). Each vector is kept in the embedding cache under the table's id, by the chunk's
+    text key, so a restart or another process loads it instead of encoding it again. Chunk ids
+    are never reused within one index (SQLite AUTOINCREMENT), so a known id keeps its vector."""
 
-    def __init__(self, table: StaticTable) -> None:
+    def __init__(self, table: StaticTable, cache: EmbeddingCache | None = None) -> None:
         self.table = table
-        self._blocks: list[tuple[np.ndarray, np.ndarray]] = []  # (ids int64, vectors float16)
+        self.cache = cache
+        self._ids_arr = np.zeros(0, dtype=np.int64)  # sorted
+        self._vecs = np.zeros((0, table.dim), dtype=np.float32)  # rows of _ids_arr
+        self._fresh: list[tuple[np.ndarray, np.ndarray]] = []  # added since the last merge
         self._ids: set[int] = set()
-        self._queued: collections.deque[list[tuple[int, str]]] = collections.deque()
+        self._queued: collections.deque[list[tuple[int, str, str]]] = collections.deque()
         self._queued_ids: set[int] = set()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.complete_at = -1  # the index generation at which every live chunk had a vector
 
     def __len__(self) -> int:
         return len(self._ids)
 
-    def add_later(self, items: list[tuple[int, str]]) -> None:
+    def add_later(self, items: list[tuple[int, str, str]]) -> None:
+        """Queue (chunk id, text key, text) for the background encoder."""
         with self._lock:
             self._queued.append(items)
-            self._queued_ids.update(cid for cid, _ in items)
+            self._queued_ids.update(cid for cid, _, _ in items)
             if self._worker is None:
                 self._worker = threading.Thread(target=self._drain, name="static-vectors", daemon=True)
                 self._worker.start()
@@ -266,17 +292,50 @@ class StaticVectors:
                 log.warning("static vectors failed (%s)", exc)
             finally:
                 with self._lock:
-                    self._queued_ids.difference_update(cid for cid, _ in items)
+                    self._queued_ids.difference_update(cid for cid, _, _ in items)
 
-    def add(self, items: Iterable[tuple[int, str]]) -> None:
-        fresh = [(cid, text) for cid, text in items if cid not in self._ids]
+    def add(self, items: Iterable[tuple[int, str, str]]) -> None:
+        """Vectors for (chunk id, text key, text): from the cache, else encoded (and cached)."""
+        fresh = [it for it in items if it[0] not in self._ids]
         if not fresh:
             return
-        vecs = self.table.encode([t for _, t in fresh]).astype(np.float16)
-        ids = np.fromiter((cid for cid, _ in fresh), dtype=np.int64, count=len(fresh))
+        found = self._cached([key for _, key, _ in fresh])
+        todo = [(key, text) for _, key, text in fresh if key not in found]
+        if todo:
+            encoded = self.table.encode([t for _, t in todo])
+            made = dict(zip((k for k, _ in todo), encoded, strict=True))
+            self._cache_put(made)
+            found.update(made)
+        self._keep([cid for cid, _, _ in fresh], [found[key] for _, key, _ in fresh])
+
+    def _keep(self, ids: list[int], vectors: list[np.ndarray]) -> None:
+        if not ids:
+            return
+        vecs = np.stack(vectors).astype(np.float32, copy=False)
         with self._lock:
-            self._blocks.append((ids, vecs))
-            self._ids.update(ids.tolist())
+            self._fresh.append((np.asarray(ids, dtype=np.int64), vecs))
+            self._ids.update(ids)
+
+    @property
+    def cache_id(self) -> str:
+        return f"static-m2v:{STATIC_FORMAT}:{self.table.folder.name}:{self.table.dim}"
+
+    def _cached(self, keys: list[str]) -> dict[str, np.ndarray]:
+        if self.cache is None or not keys:
+            return {}
+        try:
+            found = self.cache.get_many(self.cache_id, keys)
+        except Exception as exc:  # only a cache: encode instead
+            log.warning("static vector cache unreadable (%s)", exc)
+            return {}
+        return {k: v for k, v in found.items() if v.shape == (self.table.dim,)}
+
+    def _cache_put(self, made: dict[str, np.ndarray]) -> None:
+        if self.cache is not None and made:
+            try:
+                self.cache.put_many(self.cache_id, made)
+            except Exception as exc:  # only a cache: the vectors are still used
+                log.warning("cannot cache static vectors (%s)", exc)
 
     def missing(self, ids: Iterable[int]) -> list[int]:
         """Ids neither encoded nor queued."""
@@ -284,28 +343,79 @@ class StaticVectors:
 
     def clear(self) -> None:
         with self._lock:
-            self._blocks, self._ids = [], set()
+            self._ids_arr = np.zeros(0, dtype=np.int64)
+            self._vecs = np.zeros((0, self.table.dim), dtype=np.float32)
+            self._fresh, self._ids = [], set()
             self._queued.clear()
             self._queued_ids.clear()
+            self.complete_at = -1
 
-    def rank(self, query: str, allowed: set[int], k: int) -> list[tuple[int, float]]:
-        """The ``k`` chunks of ``allowed`` nearest the query by cosine, best first."""
-        if not allowed or k < 1:
+    def ensure_all(self, meta: MetadataStore, sync_limit: int) -> bool:
+        """Whether every chunk of the index has its static vector now. Missing ones come from the
+        cache, or are encoded here when at most ``sync_limit`` (a search waits ~1 ms each), else
+        in the background (this search goes without). Vectors of deleted chunks are dropped."""
+        generation = meta.generation()
+        if generation == self.complete_at:
+            return True
+        keys = meta.embed_keys()
+        with self._lock:
+            self._merge(keep=keys.keys())
+        missing = self.missing(keys)
+        if missing:
+            found = self._cached([keys[i] for i in missing])
+            todo = [i for i in missing if keys[i] not in found]
+            hits = [i for i in missing if keys[i] in found]
+            self._keep(hits, [found[keys[i]] for i in hits])
+            if todo:
+                texts = {sc.id: sc.chunk.embed_text() for batch in meta.iter_chunks(todo) for sc in batch}
+                items = [(i, keys[i], texts[i]) for i in todo if i in texts]
+                if len(items) > sync_limit:
+                    self.add_later(items)
+                    return False
+                self.add(items)
+        with self._lock:
+            if self._queued_ids:
+                return False
+            self._merge()  # here, not in the next search
+        self.complete_at = generation
+        return True
+
+    def _merge(self, keep: Iterable[int] | None = None) -> None:
+        """Fold the vectors added since into the sorted matrix (caller holds the lock); ``keep``:
+        the live chunk ids (others are dropped)."""
+        if not self._fresh and keep is None:
+            return
+        ids = np.concatenate([self._ids_arr, *(i for i, _ in self._fresh)])
+        vecs = np.concatenate([self._vecs, *(v for _, v in self._fresh)]) if self._fresh else self._vecs
+        self._fresh = []
+        if keep is not None:
+            live = np.fromiter(keep, dtype=np.int64)
+            mask = np.isin(ids, live)
+            if not mask.all():
+                ids, vecs = ids[mask], vecs[mask]
+                self._ids = set(ids.tolist())
+        ids, first = np.unique(ids, return_index=True)  # sorted; a chunk two searches added once
+        self._ids_arr, self._vecs = ids, vecs[first]
+
+    def rank(self, query: str, allowed: set[int] | None, k: int) -> list[tuple[int, float]]:
+        """The ``k`` chunks nearest the query by cosine, best first; ``allowed``: only those."""
+        if (allowed is not None and not allowed) or k < 1:
             return []
         q = self.table.encode([query])[0]
         with self._lock:
-            blocks = list(self._blocks)
-        wanted = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
-        found_ids, found_scores = [], []
-        for ids, vecs in blocks:
-            keep = np.isin(ids, wanted, assume_unique=True)
-            if keep.any():
-                found_ids.append(ids[keep])
-                found_scores.append(vecs[keep].astype(np.float32) @ q)
-        if not found_ids:
+            self._merge()
+            ids, vecs = self._ids_arr, self._vecs
+        if allowed is not None:
+            keep = np.isin(ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
+            ids, vecs = ids[keep], vecs[keep]
+        if not len(ids):
             return []
-        ids, scores = np.concatenate(found_ids), np.concatenate(found_scores)
-        top = np.argsort(-scores, kind="stable")[:k]
+        scores = vecs @ q
+        if len(scores) > k:
+            top = np.argpartition(-scores, k - 1)[:k]
+            top = top[np.argsort(-scores[top], kind="stable")]
+        else:
+            top = np.argsort(-scores, kind="stable")
         return [(int(ids[i]), float(scores[i])) for i in top]
 
 

@@ -32,6 +32,7 @@ class RankSettings:
     rrf_k: int = 60
     dense_weight: float = 1.0
     static_weight: float = 0.5  # the static table's ranking of the chunks without vectors yet
+    static_complete_weight: float = 0.25  # its ranking of every chunk once all have vectors (seeking)
     keyword_weight: float = 0.6
     code_query_boost: float = 2.0  # keyword weight multiplier when the query spells code (getX, a.b, `x`)
     symbol_boost: float = 0.0  # share of the top score added when the query names the symbol
@@ -162,6 +163,7 @@ def fuse(
     weights = {
         "dense": settings.dense_weight,
         "static": settings.static_weight,
+        "static_all": settings.static_complete_weight,
         "keyword": keyword_weight(query, settings),
     }
     scores: dict[int, float] = {}

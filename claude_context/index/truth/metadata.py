@@ -199,6 +199,10 @@ class MetadataStore:
     def chunk_ids(self) -> set[int]:
         return {r[0] for r in self._con().execute("SELECT id FROM chunks")}
 
+    def embed_keys(self) -> dict[int, str]:
+        """Every chunk's id and the key of its embedded text (vector caches are keyed by it)."""
+        return dict(self._con().execute("SELECT id, embed_key FROM chunks"))
+
     def chunk_ids_for_paths(self, paths: Iterable[str]) -> list[int]:
         con = self._con()
         out: list[int] = []
