@@ -180,6 +180,17 @@ def test_the_table_ranks_every_chunk_beside_the_complete_index_and_outlives_the_
     assert vectors.complete_at == meta.generation() and len(vectors) == len(live)
     assert {cid for cid, _ in vectors.rank("dew point", None, 10**6)} == live  # the deleted file's are gone
 
+    monkeypatch.setenv("CLAUDE_CONTEXT_STATIC_COMPLETE_MAX_CHUNKS", str(len(live) - 1))
+    big = Engine(load_config())  # a codebase past the size cap: no scan, no vectors held
+    try:
+        fused.clear()
+        assert big.search(repo, "prize drop odds", limit=3).results
+        cb_big, _ = big.resolve(repo)
+        held = static_mod.vectors_for(cb_big.store, cb_big.config)
+        assert fused and "static_all" not in fused[0] and (held is None or len(held) == 0)
+    finally:
+        big.close()
+
 
 def test_without_a_table_searches_answer_from_keywords_and_a_failed_build_is_said_once(
     static_on, cold_engine, frozen_model, repo: Path, expected: list[dict], monkeypatch, caplog, tmp_path

@@ -220,11 +220,19 @@ def vectors_for(store: CodebaseStore, config: Config) -> StaticVectors | None:
     return found
 
 
+def ranks_complete(store: CodebaseStore, config: Config) -> bool:
+    """Whether the table ranks beside this codebase's complete index: on, and a codebase small
+    enough that scanning every chunk's vector stays cheap (``static_complete_max_chunks``)."""
+    if config.static_complete_weight <= 0:
+        return False
+    return store.meta.chunk_count() <= config.static_complete_max_chunks
+
+
 def fill(store: CodebaseStore, config: Config) -> None:
     """At the end of an index run: a static vector for every chunk (from the cache, else encoded
     and cached), so the first search after it, in this process or another, ranks with the whole
     table. Best effort: without the table, or on failure, searches go without it."""
-    if config.static_complete_weight <= 0:
+    if not ranks_complete(store, config):
         return
     try:
         vectors = vectors_for(store, config)
@@ -236,10 +244,10 @@ def fill(store: CodebaseStore, config: Config) -> None:
 
 def release(store: CodebaseStore, config: Config) -> None:
     """Hand the memory back once every chunk of the codebase has its transformer vector, unless
-    the table also ranks beside the complete index (``static_complete_weight``)."""
+    the table also ranks beside the complete index (``ranks_complete``)."""
     with _LOCK:
         found = _VECTORS.get(store)
-    if found is None or config.static_complete_weight > 0:
+    if found is None or ranks_complete(store, config):
         return
     if store.meta.pending_count() == 0:
         found.clear()
