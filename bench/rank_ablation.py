@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import retrieval
 
 OFF = {
+    "static_complete_weight": 0.0,
     "seek_candidates": 150,
     "superseded_weight": 1.0,
     "definition_boost": 0.0,
@@ -39,6 +40,7 @@ OFF = {
 VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("defaults", {}),
     ("previous ranking (none of the signals below, prose weight 0.8)", OFF),
+    ("no static ranking beside the complete index", {"static_complete_weight": 0.0}),
     ("file-seeking queries: the narrow pool (seek_candidates 150)", {"seek_candidates": 150}),
     ("no superseded-version prior (v3/ beside v4/ at full weight)", {"superseded_weight": 1.0}),
     ("keyword mode", {"search_mode": "keyword"}),
