@@ -1,5 +1,6 @@
 import itertools
 import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -340,3 +341,38 @@ def test_token_texts_computed_ahead_are_used_only_by_their_tokenizer(tmp_path: P
             assert [h.id for h in ix.search("getusername", 5)] in ([1, 2], [2, 1])
         finally:
             ix.close()
+
+
+def test_an_opener_that_saw_no_sidecar_does_not_wipe_a_fresh_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two openers of one new keyword index (the MCP server's index job and a status call, or two
+    processes): the late one read "no sidecar" before the early one wrote it, then found the
+    folder and rebuilt it under the early one's feet (tantivy: "No such file or directory" at
+    its first commit). Seen once through MCP on a fresh home; here the late reader is held."""
+    import threading
+    import time
+
+    real = TantivyKeywordIndex._read_sidecar
+
+    def read(self):
+        meta = real(self)
+        if threading.current_thread().name == "late":
+            time.sleep(0.5)  # decides on what it read, after the early opener built the index
+        return meta
+
+    monkeypatch.setattr(TantivyKeywordIndex, "_read_sidecar", read)
+    folder = tmp_path / "kw"
+    opened: dict[str, TantivyKeywordIndex] = {}
+    late = threading.Thread(target=lambda: opened.update(late=TantivyKeywordIndex(folder)), name="late")
+    with caplog.at_level(logging.WARNING):
+        late.start()
+        time.sleep(0.1)
+        early = opened["early"] = TantivyKeywordIndex(folder)
+        early.add([KeywordDoc(1, "a.py", "f", "retry the upload")])
+        early.commit(1)
+        late.join(30)
+    assert not [r for r in caplog.records if "rebuilding" in r.getMessage()]  # nothing wiped
+    assert [h.id for h in opened["late"].search("upload", 5)] == [1]  # the early one's commit
+    for index in opened.values():
+        index.close()

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import tantivy
+from filelock import FileLock
 from tantivy import Document, Index, Occur, Query, SchemaBuilder
 
 from claude_context.errors import IndexBusyError
@@ -169,16 +170,28 @@ class TantivyKeywordIndex(KeywordIndex):
                 except BaseException as exc:
                     if _is_fatal(exc):
                         raise
-                    if attempt:
-                        log.warning("keyword index in %s is unreadable (%s); rebuilding", self.index_dir, exc)
-                    else:
+                    if not attempt:
                         time.sleep(0.05)  # tolerate a concurrent commit replacing files
-        elif self.index_dir.exists():
-            log.warning("keyword index in %s has no valid sidecar; rebuilding", self.index_dir)
-        self._wipe()
-        self._write_sidecar(None)  # first, so a concurrent opener never mistakes ours for foreign
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        return self._open_dir()
+        return self._rebuild()
+
+    def _rebuild(self) -> Index:
+        """Wipe and recreate, one opener at a time (threads and processes): another opener may
+        have built the index since this one looked, so look again under the lock first."""
+        with FileLock(str(self.folder / ".bm25-open.lock")):
+            meta = self._read_sidecar()
+            if self.index_dir.exists() and meta is not None:
+                try:
+                    return self._open_dir()
+                except BaseException as exc:
+                    if _is_fatal(exc):
+                        raise
+                    log.warning("keyword index in %s is unreadable (%s); rebuilding", self.index_dir, exc)
+            elif self.index_dir.exists():
+                log.warning("keyword index in %s has no valid sidecar; rebuilding", self.index_dir)
+            self._wipe()
+            self._write_sidecar(None)  # first, so a concurrent opener never mistakes ours for foreign
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+            return self._open_dir()
 
     def _open_copy(self) -> Index:
         """A read-only home: tantivy must write a lock file even to read, so this process searches
