@@ -221,7 +221,7 @@ def static_hits(cb: Codebase, query: str, scope: set[str] | None, k: int) -> lis
         meta = cb.store.meta
         pending = meta.pending_ids()
         if not pending:
-            if not ranks_complete(cb.store, cb.config):
+            if not ranks_complete(cb.config, meta.chunk_count()):
                 vectors.clear()  # every chunk has its vector: nothing of the static table runs now
             return []
         missing = vectors.missing(pending)[:STATIC_BACKFILL]
@@ -239,11 +239,10 @@ def static_hits(cb: Codebase, query: str, scope: set[str] | None, k: int) -> lis
 def _wants_static_all(
     config: Config, mode: str, settings: RankSettings, status: CodebaseStatus, query: str
 ) -> bool:
-    """Hybrid score fusion, every chunk embedded, a codebase within ``static_complete_max_chunks``
-    (measured: bench/README.md), a query that seeks files."""
+    """Hybrid score fusion, every chunk embedded, the table on for a codebase of this size
+    (``static.ranks_complete``), a query that seeks files."""
     complete = mode == "hybrid" and settings.fusion == "score" and status.semantic_coverage >= 1.0
-    small = status.chunks <= config.static_complete_max_chunks
-    return complete and small and settings.static_complete_weight > 0 and _seeks_files(query)
+    return complete and ranks_complete(config, status.chunks) and _seeks_files(query)
 
 
 def _static_pool() -> ThreadPoolExecutor:
@@ -261,13 +260,12 @@ def complete_static_hits(cb: Codebase, query: str, scope: set[str] | None) -> li
     lose by it, so they go without). Runs in a worker thread while the query is embedded and the
     other rankings retrieved (numpy's scan releases the GIL). Empty while some chunk has no
     static vector yet (``StaticVectors.ensure_all``)."""
-    k = STATIC_RANKED
     try:
         vectors = vectors_for(cb.store, cb.config)
         if vectors is None or not vectors.ensure_all(cb.store.meta, STATIC_SYNC):
             return []
         allowed = set(cb.store.meta.chunk_ids_for_paths(scope)) if scope is not None else None
-        return [Hit(cid, score) for cid, score in vectors.rank(query, allowed, k)]
+        return [Hit(cid, score) for cid, score in vectors.rank(query, allowed, STATIC_RANKED)]
     except Exception as exc:
         log.warning("static ranking failed (%s): without it", exc)
         return []

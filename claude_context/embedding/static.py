@@ -30,7 +30,7 @@ import time
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from claude_context.index.truth.store import CodebaseStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STATIC_FORMAT = 1  # bump to rebuild every table (the manifest must match)
 PCA_DIMS = 256  # model2vec's default; 384 (no PCA) measured no better (bench/README.md)
@@ -220,19 +221,17 @@ def vectors_for(store: CodebaseStore, config: Config) -> StaticVectors | None:
     return found
 
 
-def ranks_complete(store: CodebaseStore, config: Config) -> bool:
-    """Whether the table ranks beside this codebase's complete index: on, and a codebase small
-    enough that scanning every chunk's vector stays cheap (``static_complete_max_chunks``)."""
-    if config.static_complete_weight <= 0:
-        return False
-    return store.meta.chunk_count() <= config.static_complete_max_chunks
+def ranks_complete(config: Config, chunks: int) -> bool:
+    """Whether the table ranks beside a complete index of ``chunks`` chunks: on, and a codebase
+    small enough that scanning every chunk's vector stays cheap (``static_complete_max_chunks``)."""
+    return config.static_complete_weight > 0 and chunks <= config.static_complete_max_chunks
 
 
 def fill(store: CodebaseStore, config: Config) -> None:
     """At the end of an index run: a static vector for every chunk (from the cache, else encoded
     and cached), so the first search after it, in this process or another, ranks with the whole
     table. Best effort: without the table, or on failure, searches go without it."""
-    if not ranks_complete(store, config):
+    if not ranks_complete(config, store.meta.chunk_count()):
         return
     try:
         vectors = vectors_for(store, config)
@@ -247,7 +246,7 @@ def release(store: CodebaseStore, config: Config) -> None:
     the table also ranks beside the complete index (``ranks_complete``)."""
     with _LOCK:
         found = _VECTORS.get(store)
-    if found is None or ranks_complete(store, config):
+    if found is None or ranks_complete(config, store.meta.chunk_count()):
         return
     if store.meta.pending_count() == 0:
         found.clear()
@@ -304,17 +303,22 @@ class StaticVectors:
 
     def add(self, items: Iterable[tuple[int, str, str]]) -> None:
         """Vectors for (chunk id, text key, text): from the cache, else encoded (and cached)."""
-        fresh = [it for it in items if it[0] not in self._ids]
-        if not fresh:
+        self._encode(self._from_cache([it for it in items if it[0] not in self._ids]))
+
+    def _from_cache(self, items: list[tuple[int, str, T]]) -> list[tuple[int, str, T]]:
+        """Keep the vectors the cache has for (chunk id, text key, ...); the items it has not."""
+        found = self._cached([key for _, key, _ in items])
+        hits = [(cid, key) for cid, key, _ in items if key in found]
+        self._keep([cid for cid, _ in hits], [found[key] for _, key in hits])
+        return [it for it in items if it[1] not in found]
+
+    def _encode(self, items: list[tuple[int, str, str]]) -> None:
+        """Encode (chunk id, text key, text), cache the vectors by key and keep them."""
+        if not items:
             return
-        found = self._cached([key for _, key, _ in fresh])
-        todo = [(key, text) for _, key, text in fresh if key not in found]
-        if todo:
-            encoded = self.table.encode([t for _, t in todo])
-            made = dict(zip((k for k, _ in todo), encoded, strict=True))
-            self._cache_put(made)
-            found.update(made)
-        self._keep([cid for cid, _, _ in fresh], [found[key] for _, key, _ in fresh])
+        vecs = self.table.encode([text for _, _, text in items])
+        self._cache_put({key: v for (_, key, _), v in zip(items, vecs, strict=True)})
+        self._keep([cid for cid, _, _ in items], list(vecs))
 
     def _keep(self, ids: list[int], vectors: list[np.ndarray]) -> None:
         if not ids:
@@ -368,19 +372,14 @@ class StaticVectors:
         keys = meta.embed_keys()
         with self._lock:
             self._merge(keep=keys.keys())
-        missing = self.missing(keys)
-        if missing:
-            found = self._cached([keys[i] for i in missing])
-            todo = [i for i in missing if keys[i] not in found]
-            hits = [i for i in missing if keys[i] in found]
-            self._keep(hits, [found[keys[i]] for i in hits])
-            if todo:
-                texts = {sc.id: sc.chunk.embed_text() for batch in meta.iter_chunks(todo) for sc in batch}
-                items = [(i, keys[i], texts[i]) for i in todo if i in texts]
-                if len(items) > sync_limit:
-                    self.add_later(items)
-                    return False
-                self.add(items)
+        todo = [i for i, _, _ in self._from_cache([(i, keys[i], None) for i in self.missing(keys)])]
+        if todo:  # their texts are read only now: most vectors come from the cache
+            texts = {sc.id: sc.chunk.embed_text() for batch in meta.iter_chunks(todo) for sc in batch}
+            items = [(i, keys[i], texts[i]) for i in todo if i in texts]
+            if len(items) > sync_limit:
+                self.add_later(items)
+                return False
+            self._encode(items)
         with self._lock:
             if self._queued_ids:
                 return False
