@@ -198,49 +198,56 @@ class FileWork:
         self, changed: Sequence[FileEntry], states: dict[str, FileState], pool: ProcessPoolExecutor | None
     ) -> Iterator[tuple[FileEntry, FileUpdate | None]]:
         """(entry, update) in discovery order, from worker processes (``pool``) when that pays off."""
-        items = [(e, states.get(e.path)) for e in changed]
-        done = 0
-        if pool is not None:
-            try:
-                args = self._task_args()
-                for task, results in in_workers(
-                    pool, prepare_task, tasks(items), args, self._halt, self.chunk_workers
-                ):
-                    for (entry, _), update in zip(task, results, strict=True):
-                        done += 1
-                        yield entry, update
-                return
-            except (OSError, RuntimeError) as exc:  # e.g. a broken pool: finish in this process
-                log.warning("chunk worker failed (%s): continuing in-process", exc)
-        for entry, old in items[done:]:
-            self._halt()
-            yield entry, prepare_file(entry, self.settings, old, self.force, self.max_file_bytes)
+
+        def here(task: list[tuple[FileEntry, FileState | None]]) -> Iterator[FileUpdate | None]:
+            for entry, old in task:
+                self._halt()
+                yield prepare_file(entry, self.settings, old, self.force, self.max_file_bytes)
+
+        work = tasks([(e, states.get(e.path)) for e in changed])
+        for task, results in self._each_task(pool, prepare_task, work, self._task_args(), here, "chunk"):
+            for (entry, _), update in zip(task, results, strict=True):
+                yield entry, update
 
     def _task_args(self) -> tuple[ChunkSettings, bool, int]:
         return self.settings, self.force, self.max_file_bytes
+
+    def _each_task(
+        self,
+        pool: ProcessPoolExecutor | None,
+        fn: Callable,
+        work: list[list],
+        args: tuple,
+        here: Callable[[list], Iterable],
+        what: str,
+    ) -> Iterator[tuple[list, Iterable]]:
+        """(task, results) in order: ``fn(task, *args)`` in ``pool``'s workers, or ``here(task)`` in
+        this thread (lazily, item by item) when there is no pool or it broke, from the first task
+        it did not finish."""
+        done = 0
+        if pool is not None:
+            try:
+                for task, results in in_workers(pool, fn, work, args, self._halt, self.chunk_workers):
+                    done += 1
+                    yield task, results
+                return
+            except (OSError, RuntimeError) as exc:  # e.g. a broken pool: finish in this process
+                log.warning("%s worker failed (%s): continuing in-process", what, exc)
+        for task in work[done:]:
+            self._halt()
+            yield task, here(task)
 
     def _refs_pass(
         self, pool: ProcessPoolExecutor | None, deferred: list[tuple[FileEntry, str, str]]
     ) -> None:
         """References of the files the workers staged without them, in ``pool`` (in this thread
         if it broke), handed to the filler in batches."""
-        work, done, out = tasks(deferred), 0, []
-        if pool is not None and work:
-            try:
-                args = (self.max_file_bytes,)
-                for task, results in in_workers(pool, _refs_task, work, args, self._halt, self.chunk_workers):
-                    done += 1
-                    out += [(e.path, r) for (e, _, _), r in zip(task, results, strict=True)]
-                    if len(out) >= REFS_BATCH_FILES:
-                        self._hand_over(RefsBatch(out))
-                        out = []
-            except (OSError, RuntimeError) as exc:  # e.g. a broken pool: finish in this process
-                log.warning("reference worker failed (%s): continuing in-process", exc)
-        for task in work[done:]:
-            self._halt()
-            out += [
-                (e.path, r) for (e, _, _), r in zip(task, _refs_task(task, self.max_file_bytes), strict=True)
-            ]
+        args = (self.max_file_bytes,)
+        out: list[tuple[str, list[Ref] | None]] = []
+        for task, results in self._each_task(
+            pool, _refs_task, tasks(deferred), args, lambda task: _refs_task(task, *args), "reference"
+        ):
+            out += [(e.path, r) for (e, _, _), r in zip(task, results, strict=True)]
             if len(out) >= REFS_BATCH_FILES:
                 self._hand_over(RefsBatch(out))
                 out = []

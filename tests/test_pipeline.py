@@ -260,6 +260,39 @@ def test_references_after_staging_equal_inline_ones(config, engine, repo, tmp_pa
         inline.close()
 
 
+def test_a_broken_worker_pool_is_finished_in_process(config, engine, repo, tmp_path, monkeypatch, caplog):
+    """The chunk pool breaks after its first task and the references pool at once: both passes
+    finish in this thread, with the rows and references of a run that never used workers."""
+    from claude_context import prepare
+
+    inline_repo = tmp_path / "inline" / "repo"
+    shutil.copytree(repo, inline_repo)
+    inline = Engine(config.replace(home=tmp_path / "inline-home"))
+    shutil.copy(config.cache_path, inline.config.cache_path)
+    real = prepare.in_workers
+
+    def breaking(pool, fn, work, *args):
+        if fn is prepare.prepare_task:
+            yield next(real(pool, fn, work, *args))  # one task of 16 files, references left for later
+        raise RuntimeError("a worker died")
+
+    try:
+        inline.index(inline_repo)  # 21 files: chunked in this process, references inline
+        monkeypatch.setattr(pipeline, "PROCESS_MIN_FILES", 1)
+        monkeypatch.setattr(prepare, "in_workers", breaking)
+        with caplog.at_level("WARNING", logger="claude_context.prepare"):
+            report = engine.index(repo)
+        said = [r.getMessage() for r in caplog.records]
+        assert any(m.startswith("chunk worker failed") for m in said)
+        assert any(m.startswith("reference worker failed") for m in said)
+        assert report.files_total == 21 and report.chunks_embedded == 0
+        assert _rows(engine, repo) == _rows(inline, inline_repo)
+        assert _refs(engine, repo) == _refs(inline, inline_repo)
+        _consistent(engine, repo)
+    finally:
+        inline.close()
+
+
 def test_file_changed_before_its_references_is_redone(engine, repo, monkeypatch):
     """A file edited between chunking and the references pass gets no state row (its refs would
     not match its chunks), so the next run re-chunks it."""
