@@ -26,6 +26,7 @@ import retrieval
 
 OFF = {
     "static_complete_weight": 0.0,
+    "static_file_weight": 0.0,
     "seek_candidates": 150,
     "superseded_weight": 1.0,
     "definition_boost": 0.0,
@@ -41,6 +42,7 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("defaults", {}),
     ("previous ranking (none of the signals below, prose weight 0.8)", OFF),
     ("no static ranking beside the complete index", {"static_complete_weight": 0.0}),
+    ("no file closeness by the static table (static_file_weight 0)", {"static_file_weight": 0.0}),
     ("file-seeking queries: the narrow pool (seek_candidates 150)", {"seek_candidates": 150}),
     ("no superseded-version prior (v3/ beside v4/ at full weight)", {"superseded_weight": 1.0}),
     ("keyword mode", {"search_mode": "keyword"}),

@@ -89,6 +89,7 @@ class Config:
     static_weight: float = 0.5  # its ranking's weight in the fusion (measured: bench/README.md)
     static_complete_weight: float = 0.25  # beside the complete index, for file-seeking queries
     static_complete_max_chunks: int = 40_000  # larger codebases go without it (its scan: ~5 ms at 89k)
+    static_file_weight: float = 0.1  # beside it, each file's closeness by its chunks' mean vector
     keyword_weight: float = 0.6
     code_query_boost: float = 2.0  # keyword_weight x this when the query spells code (getX, a.b, `x`)
     symbol_boost: float = 0.0

@@ -203,9 +203,15 @@ def _retrieve(
         static = static_hits(cb, query, scope, k)
         if static:
             rankings.append(("static", static))
-    if static_all is not None and (static := static_all.result()):
-        rankings.append(("static_all", static))
+    files: dict[str, float] = {}
+    if static_all is not None:
+        static, files = static_all.result()
+        if static:
+            rankings.append(("static_all", static))
     rows = store.meta.get_chunks(list({h.id for _, hits in rankings for h in hits}))
+    if files:  # file-level evidence, given to each candidate chunk of the file
+        found = [Hit(cid, files[sc.chunk.path]) for cid, sc in rows.items() if sc.chunk.path in files]
+        rankings.append(("files", found))
     return rankings, rows, factor
 
 
@@ -253,22 +259,29 @@ def _static_pool() -> ThreadPoolExecutor:
         return _STATIC_POOL
 
 
-def complete_static_hits(cb: Codebase, query: str, scope: set[str] | None) -> list[Hit]:
+def complete_static_hits(
+    cb: Codebase, query: str, scope: set[str] | None
+) -> tuple[list[Hit], dict[str, float]]:
     """The best ``STATIC_RANKED`` of every chunk by the static table, beside the complete hybrid,
     for queries that seek files: its token-level matches find files the transformer's and the
     keywords' rankings miss (measured on the three query kinds: bench/README.md; doc sentences
-    lose by it, so they go without). Runs in a worker thread while the query is embedded and the
-    other rankings retrieved (numpy's scan releases the GIL). Empty while some chunk has no
-    static vector yet (``StaticVectors.ensure_all``)."""
+    lose by it, so they go without). With them, each file's closeness to the query by the mean
+    of its chunks' vectors (``StaticVectors.file_scores``): what the file as a whole is about.
+    Runs in a worker thread while the query is embedded and the other rankings retrieved
+    (numpy's scan releases the GIL). Empty while some chunk has no static vector yet
+    (``StaticVectors.ensure_all``)."""
     try:
         vectors = vectors_for(cb.store, cb.config)
         if vectors is None or not vectors.ensure_all(cb.store.meta, STATIC_SYNC):
-            return []
+            return [], {}
         allowed = set(cb.store.meta.chunk_ids_for_paths(scope)) if scope is not None else None
-        return [Hit(cid, score) for cid, score in vectors.rank(query, allowed, STATIC_RANKED)]
+        q = vectors.query_vector(query)
+        hits = [Hit(cid, score) for cid, score in vectors.rank(q, allowed, STATIC_RANKED)]
+        files = vectors.file_scores(q, cb.store.meta) if cb.config.static_file_weight else {}
+        return hits, files
     except Exception as exc:
         log.warning("static ranking failed (%s): without it", exc)
-        return []
+        return [], {}
 
 
 def _wants_vector(mode: str, status: CodebaseStatus) -> bool:

@@ -182,6 +182,34 @@ def test_definition_boost_beats_stronger_uses():
     assert _order("RouterGroup", rows, dense, definition_boost=1.0)[0] == 1
 
 
+def test_a_file_close_to_the_query_as_a_whole_lifts_its_best_chunk():
+    """The "files" ranking (each candidate's file closeness, StaticVectors.file_scores) lifts
+    the best chunk of a file by static_file_weight x the top score x its closeness; the file's
+    other chunks and files without closeness keep their scores."""
+    from claude_context.index.base import Hit
+    from claude_context.search.ranking import RankSettings, fuse
+
+    rows = {
+        1: _row(1, "client.py", "request"),
+        2: _row(2, "payload.py", "Payload", start=10),
+        3: _row(3, "payload.py", "BytesPayload", start=60),
+        99: _row(99, "zz/unrelated.py", "zz"),
+    }
+    dense = [Hit(1, 0.9), Hit(2, 0.7), Hit(3, 0.6), Hit(99, 0.0)]
+    files = [("files", [Hit(2, 1.0), Hit(3, 1.0)])]  # payload.py as a whole is the closest file
+
+    def order(weight: float) -> list[int]:
+        knobs = RankSettings(static_file_weight=weight, seek_saturation_decay=1.0)
+        ranked = fuse("response streaming and payload", [("dense", dense), *files], rows, knobs)
+        return [sc.id for sc, _ in ranked]
+
+    assert order(0.0)[:3] == [1, 2, 3]
+    assert order(0.5)[:3] == [2, 1, 3]  # the best chunk only: payload.py's second stays below
+    scores = {1: 1.0, 2: 0.5, 3: 0.4}
+    boosts.lift_files(scores, {1: "a", 2: "b", 3: "b"}, {2: 0.5, 3: 0.5}, 0.2)
+    assert scores == {1: 1.0, 2: pytest.approx(0.6), 3: 0.4}
+
+
 def test_path_boost_and_saturation():
     rows = {
         1: _row(1, "context.go", "JSON"),

@@ -192,6 +192,41 @@ def test_the_table_ranks_every_chunk_beside_the_complete_index_and_outlives_the_
         big.close()
 
 
+def test_each_file_is_scored_as_a_whole_by_the_mean_of_its_chunks(
+    table, static_on, cold_engine, repo: Path, monkeypatch
+) -> None:
+    """Beside the complete index, a file-seeking search also gets each candidate's file closeness
+    to the query (the mean of the file's chunk vectors: what the file is about as a whole),
+    scaled 0 (the median file) to 1 (the closest); recomputed when the index changes."""
+    cold_engine.index(repo)
+    cb, _ = cold_engine.resolve(repo)
+    meta = cb.store.meta
+    vectors = static_mod.vectors_for(cb.store, cb.config)
+    assert vectors is not None and vectors.ensure_all(meta, 10**6)
+    q = vectors.query_vector("prize drop odds")
+    scores = vectors.file_scores(q, meta)
+    assert max(scores, key=scores.get) == "game/loot.lua" and scores["game/loot.lua"] == 1.0
+    assert 0 < len(scores) < len(meta.paths()) and all(0 < v <= 1 for v in scores.values())
+    fused = []
+    real_fuse = searching.fuse
+    monkeypatch.setattr(
+        searching, "fuse", lambda q, r, rows, s: fused.append((dict(r), rows)) or real_fuse(q, r, rows, s)
+    )
+    cold_engine.search(repo, "prize drop odds", limit=3)
+    rankings, rows = fused[0]
+    assert rankings["files"] and all(h.score == scores[rows[h.id].chunk.path] for h in rankings["files"])
+    fused.clear()
+    cold_engine.search(repo, "Roll the loot table for a prize.", limit=3)  # a doc sentence
+    assert "files" not in fused[0][0]
+
+    (repo / "game" / "jackpot.lua").write_text(
+        "-- the prize drop odds of the jackpot\nlocal function jackpot_odds(n)\n  return 1 / n\nend\n"
+    )
+    cold_engine.index(repo)
+    assert vectors.ensure_all(meta, 10**6)
+    assert "game/jackpot.lua" in vectors.file_scores(q, meta)
+
+
 def test_without_a_table_searches_answer_from_keywords_and_a_failed_build_is_said_once(
     static_on, cold_engine, frozen_model, repo: Path, expected: list[dict], monkeypatch, caplog, tmp_path
 ) -> None:

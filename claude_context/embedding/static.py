@@ -273,6 +273,7 @@ class StaticVectors:
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
         self.complete_at = -1  # the index generation at which every live chunk had a vector
+        self._files: tuple[int, list[str], np.ndarray] | None = None  # generation, paths, centroids
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -361,6 +362,7 @@ class StaticVectors:
             self._queued.clear()
             self._queued_ids.clear()
             self.complete_at = -1
+            self._files = None
 
     def ensure_all(self, meta: MetadataStore, sync_limit: int) -> bool:
         """Whether every chunk of the index has its static vector now. Missing ones come from the
@@ -404,11 +406,12 @@ class StaticVectors:
         ids, first = np.unique(ids, return_index=True)  # sorted; a chunk two searches added once
         self._ids_arr, self._vecs = ids, vecs[first]
 
-    def rank(self, query: str, allowed: set[int] | None, k: int) -> list[tuple[int, float]]:
-        """The ``k`` chunks nearest the query by cosine, best first; ``allowed``: only those."""
+    def rank(self, query: str | np.ndarray, allowed: set[int] | None, k: int) -> list[tuple[int, float]]:
+        """The ``k`` chunks nearest the query (text, or its vector from ``query_vector``) by
+        cosine, best first; ``allowed``: only those."""
         if (allowed is not None and not allowed) or k < 1:
             return []
-        q = self.table.encode([query])[0]
+        q = self.query_vector(query) if isinstance(query, str) else query
         with self._lock:
             self._merge()
             ids, vecs = self._ids_arr, self._vecs
@@ -424,6 +427,44 @@ class StaticVectors:
         else:
             top = np.argsort(-scores, kind="stable")
         return [(int(ids[i]), float(scores[i])) for i in top]
+
+    def query_vector(self, query: str) -> np.ndarray:
+        return self.table.encode([query])[0]
+
+    def file_scores(self, q: np.ndarray, meta: MetadataStore) -> dict[str, float]:
+        """Each file's closeness to the query vector ``q``, by the mean of its chunks' vectors
+        (a file's topic, which no single chunk of it carries), scaled so the median file scores
+        0 and the best 1 (below the median: 0). Call after ``ensure_all`` returned True; the
+        centroids are computed once per index generation (~15-20 ms at 6k chunks)."""
+        files = self._files
+        if files is None or files[0] != self.complete_at:
+            files = self._centroids(meta)
+        _, paths, centroids = files
+        if not paths:
+            return {}
+        sims = centroids @ q
+        mid, top = float(np.median(sims)), float(sims.max())
+        scaled = np.clip((sims - mid) / ((top - mid) or 1.0), 0.0, None)
+        return {p: float(v) for p, v in zip(paths, scaled, strict=True) if v > 0.0}
+
+    def _centroids(self, meta: MetadataStore) -> tuple[int, list[str], np.ndarray]:
+        generation = self.complete_at
+        with self._lock:
+            self._merge()
+            ids, vecs = self._ids_arr, self._vecs
+        of = meta.chunk_paths()
+        paths = sorted({of[i] for i in ids.tolist() if i in of})
+        row = {p: n for n, p in enumerate(paths)}
+        index = np.fromiter(
+            (row.get(of.get(i, ""), -1) for i in ids.tolist()), dtype=np.int64, count=len(ids)
+        )
+        live = index >= 0
+        sums = np.zeros((len(paths), self.table.dim), dtype=np.float32)
+        np.add.at(sums, index[live], vecs[live])
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        self._files = (generation, paths, sums / norms)
+        return self._files
 
 
 def _main(argv: list[str]) -> int:

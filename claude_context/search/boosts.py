@@ -9,6 +9,8 @@ chunk alone does not show (each one a ``RankSettings`` knob, measured in ``bench
 - a sentence's words that name the file or its folder (``render/json.go`` for "JSON response
   rendering") lift that file's chunks (``path_boost``);
 - a file with several matching chunks lifts its best one (``file_coherence``);
+- a file close to the query as a whole (the mean of its chunks' static vectors) lifts its best
+  chunk (``static_file_weight``: ``lift_files``);
 - path priors: re-export barrels, compat shims, examples, amalgamated copies and declaration
   stubs weigh less than the code they mirror (tests have their own ``test_weight``);
 - saturation: each further chunk of a file already ranked counts less (``file_saturation``), so
@@ -190,6 +192,29 @@ def superseded(paths: Iterable[str], query: str) -> set[str]:
     return out
 
 
+def _best_per_file(scores: dict[int, float], paths: dict[int, str]) -> dict[str, int]:
+    best: dict[str, int] = {}
+    for cid, s in scores.items():
+        p = paths[cid]
+        if p not in best or s > scores[best[p]]:
+            best[p] = cid
+    return best
+
+
+def lift_files(
+    scores: dict[int, float], paths: dict[int, str], closeness: dict[int, float], share: float
+) -> None:
+    """Lift each file's best chunk by ``share`` of the top score times the file's ``closeness``
+    (0-1, given per chunk id: ``StaticVectors.file_scores``), in place."""
+    if not share or not scores:
+        return
+    top = max(scores.values())
+    if top <= 0:
+        return
+    for cid in _best_per_file(scores, paths).values():
+        scores[cid] += share * top * closeness.get(cid, 0.0)
+
+
 def coherence(scores: dict[int, float], paths: dict[int, str], share: float) -> None:
     """Lift each file's best chunk by ``share`` of the top score, scaled by the file's summed
     score against the best file's (in place): several matching chunks are file-level evidence."""
@@ -199,14 +224,10 @@ def coherence(scores: dict[int, float], paths: dict[int, str], share: float) -> 
     if top <= 0:
         return
     total: dict[str, float] = {}
-    best: dict[str, int] = {}
     for cid, s in scores.items():
-        p = paths[cid]
-        total[p] = total.get(p, 0.0) + max(s, 0.0)
-        if p not in best or s > scores[best[p]]:
-            best[p] = cid
+        total[paths[cid]] = total.get(paths[cid], 0.0) + max(s, 0.0)
     most = max(total.values()) or 1.0
-    for p, cid in best.items():
+    for p, cid in _best_per_file(scores, paths).items():
         scores[cid] += share * top * total[p] / most
 
 

@@ -33,6 +33,7 @@ class RankSettings:
     dense_weight: float = 1.0
     static_weight: float = 0.5  # the static table's ranking of the chunks without vectors yet
     static_complete_weight: float = 0.25  # its ranking of every chunk once all have vectors (seeking)
+    static_file_weight: float = 0.1  # share of the top score x the file's closeness by the table (seeking)
     keyword_weight: float = 0.6
     code_query_boost: float = 2.0  # keyword weight multiplier when the query spells code (getX, a.b, `x`)
     symbol_boost: float = 0.0  # share of the top score added when the query names the symbol
@@ -167,9 +168,12 @@ def fuse(
         "keyword": keyword_weight(query, settings),
     }
     scores: dict[int, float] = {}
+    files: dict[int, float] = {}
     for name, hits in rankings:
         w = weights.get(name, 1.0)
-        if name == "definitions":  # candidates by name only: the definition boost scores them
+        if name == "files":  # file-level evidence per candidate chunk: ``_adjust`` adds it
+            files.update((h.id, h.score) for h in hits)
+        elif name == "definitions":  # candidates by name only: the definition boost scores them
             for h in hits:
                 if h.id in rows:
                     scores.setdefault(h.id, 0.0)
@@ -191,13 +195,18 @@ def fuse(
                 scores[h.id] = scores.get(h.id, 0.0) + w / (settings.rrf_k + rank)
     if not scores:
         return []
-    return _adjust(query, scores, rows, settings)
+    return _adjust(query, scores, rows, settings, files)
 
 
 def _adjust(
-    query: str, scores: dict[int, float], rows: dict[int, StoredChunk], settings: RankSettings
+    query: str,
+    scores: dict[int, float],
+    rows: dict[int, StoredChunk],
+    settings: RankSettings,
+    files: dict[int, float] | None = None,
 ) -> list[tuple[StoredChunk, float]]:
-    """Query-type, file-level and path evidence on top of the fused scores; best first."""
+    """Query-type, file-level and path evidence on top of the fused scores; best first.
+    ``files``: a 0-1 closeness of each candidate's file to the query (the "files" ranking)."""
     info = boosts.analyze(query)
     seeking = boosts.seeks_files(query, info)
     path_boost = settings.seek_path_boost if seeking else settings.path_boost
@@ -234,6 +243,8 @@ def _adjust(
             score *= test_weight
         scores[cid] = score
     boosts.coherence(scores, paths, settings.seek_coherence if seeking else settings.file_coherence)
+    if files:
+        boosts.lift_files(scores, paths, files, settings.static_file_weight)
     old = boosts.superseded(paths.values(), query) if settings.superseded_weight != 1.0 else set()
     out: list[tuple[StoredChunk, float]] = []
     for cid, score in scores.items():

@@ -203,6 +203,10 @@ class MetadataStore:
         """Every chunk's id and the key of its embedded text (vector caches are keyed by it)."""
         return dict(self._con().execute("SELECT id, embed_key FROM chunks"))
 
+    def chunk_paths(self) -> dict[int, str]:
+        """Every chunk's id and its file's path."""
+        return dict(self._con().execute("SELECT id, path FROM chunks"))
+
     def chunk_ids_for_paths(self, paths: Iterable[str]) -> list[int]:
         con = self._con()
         out: list[int] = []
