@@ -227,6 +227,33 @@ def test_each_file_is_scored_as_a_whole_by_the_mean_of_its_chunks(
     assert "game/jackpot.lua" in vectors.file_scores(q, meta)
 
 
+def test_a_build_already_under_way_elsewhere_is_said_as_such(monkeypatch, caplog, tmp_path) -> None:
+    """A second process (a CLI search right after `index`) finds another's build under way: it
+    says so instead of announcing a build of its own (its builder waits on the lock, then reuses
+    the table)."""
+    from filelock import FileLock
+
+    folder = tmp_path / "models" / "static-table"
+    folder.parent.mkdir(parents=True)
+    started: list[list[str]] = []
+
+    class Proc:
+        def __init__(self, args, **kwargs) -> None:
+            started.append(args)
+
+    monkeypatch.setattr(static_mod.subprocess, "Popen", Proc)
+    monkeypatch.setattr(static_mod, "_BUILDS", {})
+    with caplog.at_level(logging.WARNING, logger="claude_context.embedding.static"):
+        with FileLock(folder.parent / f".{folder.name}.lock"):  # "the other process"
+            static_mod._start_build(folder, "src")
+        said = caplog.records[-1].getMessage()
+        assert "being built by another process" in said and "preparing" not in said
+        static_mod._BUILDS.clear()
+        static_mod._start_build(folder, "src")
+        assert "preparing the static embedding table" in caplog.records[-1].getMessage()
+    assert len(started) == 2  # a builder either way: the second one finds the table or builds it
+
+
 def test_without_a_table_searches_answer_from_keywords_and_a_failed_build_is_said_once(
     static_on, cold_engine, frozen_model, repo: Path, expected: list[dict], monkeypatch, caplog, tmp_path
 ) -> None:

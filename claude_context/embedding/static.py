@@ -138,12 +138,20 @@ def static_table(models_dir: Path, name: str, *, build: bool = True) -> StaticTa
 def _start_build(folder: Path, source: str) -> None:
     if folder in _BUILDS:  # running, or finished without a valid table (failed): once per process
         return
-    log.warning(
-        "preparing the static embedding table (one time, about 1-3 min, in the background; "
-        "searches use keywords meanwhile): building %s in %s",
-        folder.name,
-        folder.parent,
-    )
+    if _building_elsewhere(folder):  # ours waits for that build, then reuses its table
+        log.warning(
+            "the static embedding table is being built by another process (one time); searches "
+            "use keywords meanwhile: %s in %s",
+            folder.name,
+            folder.parent,
+        )
+    else:
+        log.warning(
+            "preparing the static embedding table (one time, about 1-3 min, in the background; "
+            "searches use keywords meanwhile): building %s in %s",
+            folder.name,
+            folder.parent,
+        )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TQDM_DISABLE": "1"}
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +165,19 @@ def _start_build(folder: Path, source: str) -> None:
             )
     except OSError as exc:
         log.warning("cannot start the static table build (%s): keywords only until vectors exist", exc)
+
+
+def _building_elsewhere(folder: Path) -> bool:
+    """Whether another process holds the build lock (``build``) right now."""
+    from filelock import FileLock, Timeout
+
+    try:
+        with FileLock(folder.parent / f".{folder.name}.lock", timeout=0):
+            return False
+    except Timeout:
+        return True
+    except OSError:  # no models folder yet, or unwritable: nobody is building there
+        return False
 
 
 def wait_for_build(models_dir: Path, name: str, timeout: float) -> StaticTable | None:
