@@ -135,23 +135,27 @@ def static_table(models_dir: Path, name: str, *, build: bool = True) -> StaticTa
     return None
 
 
+_BUILDING = (
+    "preparing the static embedding table (one time, about 1-3 min, in the background; "
+    "searches use keywords meanwhile): building %s in %s"
+)
+_BUILDING_ELSEWHERE = (
+    "the static embedding table is being built by another process (one time); searches "
+    "use keywords meanwhile: %s in %s"
+)
+
+
+def _build_lock(folder: Path) -> Path:
+    """The lock a build of ``folder`` holds (``build``): one builder at a time, across processes."""
+    return folder.parent / f".{folder.name}.lock"
+
+
 def _start_build(folder: Path, source: str) -> None:
     if folder in _BUILDS:  # running, or finished without a valid table (failed): once per process
         return
-    if _building_elsewhere(folder):  # ours waits for that build, then reuses its table
-        log.warning(
-            "the static embedding table is being built by another process (one time); searches "
-            "use keywords meanwhile: %s in %s",
-            folder.name,
-            folder.parent,
-        )
-    else:
-        log.warning(
-            "preparing the static embedding table (one time, about 1-3 min, in the background; "
-            "searches use keywords meanwhile): building %s in %s",
-            folder.name,
-            folder.parent,
-        )
+    log.warning(  # another's build under way: ours waits for it, then reuses its table
+        _BUILDING_ELSEWHERE if _building_elsewhere(folder) else _BUILDING, folder.name, folder.parent
+    )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TQDM_DISABLE": "1"}
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -172,7 +176,7 @@ def _building_elsewhere(folder: Path) -> bool:
     from filelock import FileLock, Timeout
 
     try:
-        with FileLock(folder.parent / f".{folder.name}.lock", timeout=0):
+        with FileLock(_build_lock(folder), timeout=0):
             return False
     except Timeout:
         return True
@@ -204,7 +208,7 @@ def build(source: str, folder: Path) -> None:
     from filelock import FileLock
 
     want = _want(source)
-    with FileLock(folder.parent / f".{folder.name}.lock"):
+    with FileLock(_build_lock(folder)):
         if _valid(folder, want):
             return
         t0 = time.perf_counter()
@@ -474,11 +478,10 @@ class StaticVectors:
             self._merge()
             ids, vecs = self._ids_arr, self._vecs
         of = meta.chunk_paths()
-        paths = sorted({of[i] for i in ids.tolist() if i in of})
+        held = ids.tolist()
+        paths = sorted({of[i] for i in held if i in of})
         row = {p: n for n, p in enumerate(paths)}
-        index = np.fromiter(
-            (row.get(of.get(i, ""), -1) for i in ids.tolist()), dtype=np.int64, count=len(ids)
-        )
+        index = np.fromiter((row[of[i]] if i in of else -1 for i in held), dtype=np.int64, count=len(held))
         live = index >= 0
         sums = np.zeros((len(paths), self.table.dim), dtype=np.float32)
         np.add.at(sums, index[live], vecs[live])
