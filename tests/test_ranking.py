@@ -97,6 +97,22 @@ def test_test_code_is_demoted_unless_the_query_is_about_tests():
     assert neutral[0][0].id == 1
 
 
+def test_shipped_defaults_put_code_before_prose_and_tests_that_match_twice_as_well():
+    """A README section or a test that repeats the question's words (fused score 2x the code's)
+    still ranks below the code: prose and tests x0.3 (x0.5 let them through: bench/README.md)."""
+    rows = {
+        1: _row(1, "docs/uploads.md", kind="section", symbol="Retries"),
+        2: _row(2, "tests/test_upload.py", start=10, end=12, symbol="test_retry_upload"),
+        3: _row(3, "app/upload.py", start=20, end=22, symbol="retry_upload"),
+        4: _row(4, "app/other.py", start=30, end=32, symbol="other"),
+    }
+    hits = [Hit(1, 0.9), Hit(2, 0.9), Hit(3, 0.4), Hit(4, 0.0)]
+    ranked = fuse("retry failed uploads", [("dense", hits)], rows, RankSettings())
+    assert ranked[0][0].id == 3
+    last_stop = RankSettings(doc_weight=0.5, test_weight=0.5)
+    assert fuse("retry failed uploads", [("dense", hits)], rows, last_stop)[0][0].id != 3
+
+
 def test_symbol_boost_when_the_query_names_the_symbol():
     rows = {
         1: _row(1, symbol="Store.flush"),
