@@ -460,7 +460,7 @@ class StaticVectors:
         """Each file's closeness to the query vector ``q``, by the mean of its chunks' vectors
         (a file's topic, which no single chunk of it carries), scaled so the median file scores
         0 and the best 1 (below the median: 0). Call after ``ensure_all`` returned True; the
-        centroids are computed once per index generation (~15-20 ms at 6k chunks)."""
+        centroids are computed once per index generation (~5 ms at 7k chunks)."""
         files = self._files
         if files is None or files[0] != self.complete_at:
             files = self._centroids(meta)
@@ -483,8 +483,12 @@ class StaticVectors:
         row = {p: n for n, p in enumerate(paths)}
         index = np.fromiter((row[of[i]] if i in of else -1 for i in held), dtype=np.int64, count=len(held))
         live = index >= 0
+        order = np.argsort(index[live], kind="stable")
+        rows, grouped = index[live][order], vecs[live][order]
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if len(rows) else rows
         sums = np.zeros((len(paths), self.table.dim), dtype=np.float32)
-        np.add.at(sums, index[live], vecs[live])
+        if len(rows):  # one pass over each file's run of rows (np.add.at: 3x slower)
+            sums[rows[starts]] = np.add.reduceat(grouped, starts, axis=0)
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         self._files = (generation, paths, sums / norms)
