@@ -68,6 +68,7 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ),
     ("prose weight 0.8 (the issue's start)", {"doc_weight": 0.8}),
     ("prose and test weights 0.5 (the last stop's)", {"doc_weight": 0.5, "test_weight": 0.5}),
+    ("prose weight 0.3", {"doc_weight": 0.3}),
     ("path boost 0.3 (query words naming file / folder)", {"path_boost": 0.3}),
     ("path boost 1.0", {"path_boost": 1.0}),
     ("saturation 0.5 per extra result of a file", {"saturation_decay": 0.5}),

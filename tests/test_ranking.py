@@ -99,7 +99,8 @@ def test_test_code_is_demoted_unless_the_query_is_about_tests():
 
 def test_shipped_defaults_put_code_before_prose_and_tests_that_match_twice_as_well():
     """A README section or a test that repeats the question's words (fused score 2x the code's)
-    still ranks below the code: prose and tests x0.3 (x0.5 let them through: bench/README.md)."""
+    still ranks below the code: prose x0.4, tests x0.3 (x0.5 let them through: bench/README.md).
+    A question only prose answers still finds it (test_engine's markdown case)."""
     rows = {
         1: _row(1, "docs/uploads.md", kind="section", symbol="Retries"),
         2: _row(2, "tests/test_upload.py", start=10, end=12, symbol="test_retry_upload"),

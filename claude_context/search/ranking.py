@@ -37,7 +37,7 @@ class RankSettings:
     keyword_weight: float = 0.6
     code_query_boost: float = 2.0  # keyword weight multiplier when the query spells code (getX, a.b, `x`)
     symbol_boost: float = 0.0  # share of the top score added when the query names the symbol
-    doc_weight: float = 0.3  # multiplier for prose chunks (markdown sections, text windows)
+    doc_weight: float = 0.4  # multiplier for prose chunks (markdown sections, text windows)
     module_weight: float = 0.9  # multiplier for module-level code (imports, constants)
     test_weight: float = 0.3  # multiplier for test code, unless the query is about tests
     # file-level and query-type evidence (search/boosts.py)
