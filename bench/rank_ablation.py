@@ -96,7 +96,7 @@ def render(results: list[dict]) -> str:
     head = "| variant | split | " + " | ".join(c for c, _ in COLUMNS) + " |"
     lines = [head, "|" + "---|" * (len(COLUMNS) + 2)]
     for res in results:
-        for split in ("dev", "held", "all"):
+        for split in retrieval.SPLITS:
             fig = res[split]
             cells = [
                 f"{fig.get(k, 0):.3f}" if not k.endswith(".tok") else f"{fig.get(k, 0):.0f}"
@@ -138,9 +138,7 @@ def main() -> None:
             rows: list[dict] = []
             for set_dir in a.sets or retrieval.default_sets():
                 rows.extend(retrieval.run_queries(engine, set_dir, 10, kinds)[1])
-            res = {"label": label, "overrides": overrides}
-            for split in ("dev", "held", "all"):
-                res[split] = retrieval.key_figures([r for r in rows if split in ("all", r["split"])])
+            res = {"label": label, "overrides": overrides} | retrieval.figures_by_split(rows)
             results.append(res)
             print(json.dumps(res), file=sys.stderr, flush=True)
     finally:

@@ -49,6 +49,9 @@ def default_sets(root: Path = DEFAULT_ROOT) -> list[Path]:
     return [p.parent for p in found if p.is_file()]
 
 
+SPLITS = ("dev", "held", "all")
+
+
 def split_of(set_name: str, query: str) -> str:
     """A fixed half of the queries: the same on every run and machine."""
     digest = hashlib.blake2b(f"{set_name}\n{query}".encode(), digest_size=4).digest()
@@ -141,6 +144,26 @@ def summarize(rows: list[dict]) -> dict:
     return out
 
 
+def query_row(name: str, q: dict, res: list[dict], k: int) -> dict:
+    """One query's line of ``--details``: its metrics (``score_query``), results and gold. Also
+    ``peer_semble.py``'s, so the two systems' details compare line by line."""
+    return {
+        "set": name,
+        "kind": q.get("kind", "doc"),
+        "category": q.get("category", ""),
+        "split": split_of(name, q["q"]),
+        "q": q["q"],
+        **score_query(q, res, k),
+        "top": [f"{r['path']}:{r['start']}-{r['end']}" for r in res],
+        "gold": sorted({t["orig"] for t in q["targets"]}) if "targets" in q else q["gold_files"],
+    }
+
+
+def figures_by_split(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """``key_figures`` on each fixed half of the queries (``split_of``) and on all of them."""
+    return {split: key_figures([r for r in rows if split in ("all", r["split"])]) for split in SPLITS}
+
+
 # ---------------------------------------------------------------------------- running
 
 
@@ -164,19 +187,7 @@ def run_set(engine, set_dir: Path, limit: int, split: str, kinds: set[str]) -> t
             {"path": r.path, "start": r.start_line, "end": r.end_line, "chars": len(r.content)}
             for r in resp.results
         ]
-        m = score_query(q, res, limit)
-        rows.append(
-            {
-                "set": name,
-                "kind": q.get("kind", "doc"),
-                "category": q.get("category", ""),
-                "split": split_of(name, q["q"]),
-                "q": q["q"],
-                **m,
-                "top": [f"{r['path']}:{r['start']}-{r['end']}" for r in res],
-                "gold": sorted({t["orig"] for t in q["targets"]}) if "targets" in q else q["gold_files"],
-            }
-        )
+        rows.append(query_row(name, q, res, limit))
     summary = {"set": name, "chunks": report.chunks_total, "index_s": round(index_s, 1)}
     summary["p50_ms"] = round(statistics.median(lat), 1) if lat else None
     summary |= summarize(rows)
