@@ -10,9 +10,12 @@ A state is (coverage c, static weight w, scope): the first c of the chunks in em
 w x (1 - c)) or every chunk (``all``: w x (1 - c)). Rankings go through the engine's own
 ``retrieve`` (keywords + definitions), ``fuse`` and result shaping, scored by
 ``bench/retrieval.py``'s ``score_query`` (NDCG@10, semble's metric). Prints JSON: per set and mean.
+``--whole``: the whole table's ranking and each file's closeness (``searching.complete_static_hits``:
+file-seeking queries) join at full coverage only (``end``, the engine before the seventh session)
+or at every coverage (``always``, the engine since); preset ``coverage`` walks c from 0 to 1.
 
-usage: python bench/static_sim.py --home DIR [--table DIR] [--preset sweep|mixed] [--knobs engine|hybrid]
-           [SET ...]
+usage: python bench/static_sim.py --home DIR [--table DIR] [--preset sweep|mixed|coverage]
+           [--knobs engine|hybrid] [--whole none|end|always] [SET ...]
   --table  a model2vec folder (default: the home's model cache table, built if missing)
 """
 
@@ -49,18 +52,20 @@ PRESETS = {
             for scope in ("rest", "rest1c", "all")
         },
     },
+    "coverage": {f"c{c}": (c, 0.5, "rest") for c in (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)},
 }
 
 
-def run_set(engine, table, set_dir: Path, states: dict, knobs: str) -> dict:
+def run_set(engine, table, set_dir: Path, states: dict, knobs: str, whole: str = "none") -> dict:
     import numpy as np
 
+    from claude_context.embedding.static import StaticVectors
     from claude_context.index.base import Hit
     from claude_context.pipeline import embed_rank
     from claude_context.records import SearchFilter
     from claude_context.search.ranking import for_coverage, fuse
     from claude_context.search.retrieve import retrieve
-    from claude_context.searching import _shape
+    from claude_context.searching import STATIC_RANKED, _seeks_files, _shape, candidates
 
     corpus = (set_dir / "corpus").resolve()
     qs = [json.loads(line) for line in (set_dir / "queries.jsonl").read_text().splitlines() if line.strip()]
@@ -70,17 +75,21 @@ def run_set(engine, table, set_dir: Path, states: dict, knobs: str) -> dict:
     rows = [sc for batch in meta.iter_chunks() for sc in batch]
     vecs = table.encode([sc.chunk.embed_text() for sc in rows])
     ids = np.array([sc.id for sc in rows])
+    held = StaticVectors(table)  # the engine's own whole-table ranking and file closeness
+    held.add([(sc.id, sc.embed_key, sc.chunk.embed_text()) for sc in rows])
     order = sorted(
         range(len(rows)), key=lambda i: (embed_rank(SimpleNamespace(path=rows[i].chunk.path)), ids[i])
     )
     base = engine.rank_settings()
-    k = max(50, engine.config.candidates)
     source = cb.line_source()
     scores: dict[str, list[float]] = {name: [] for name in states}
     for q in qs:
+        k = max(50, candidates(engine.config, q["q"]))  # the engine's pool (wider for file-seeking)
         keyword = retrieve(index, meta, q["q"], None, "keyword", None, SearchFilter(), base, k)
         qvec = cb.embed_query(q["q"])
-        sims = vecs @ table.encode([q["q"]])[0]
+        qs_vec = table.encode([q["q"]])[0]
+        sims = vecs @ qs_vec
+        seeks = _seeks_files(q["q"])
         for name, (c, w, scope) in states.items():
             rankings = list(keyword)
             # the engine's knobs at coverage c (ranking.for_coverage: dense weight x c, seek knobs
@@ -103,7 +112,20 @@ def run_set(engine, table, set_dir: Path, states: dict, knobs: str) -> dict:
                 rankings.append(("static", [Hit(int(ids[i]), float(sims[i])) for i in top]))
                 weight = w if scope == "rest" else w * (1 - c)
                 st = dataclasses.replace(st, static_weight=base.dense_weight * weight)
+            joins = whole == "always" or (whole == "end" and c >= 1)
+            if joins and seeks:
+                rankings.append(
+                    ("static_all", [Hit(i, s) for i, s in held.rank(qs_vec, None, STATIC_RANKED)])
+                )
             found = meta.get_chunks(list({h.id for _, hits in rankings for h in hits}))
+            if joins and seeks and engine.config.static_file_weight:
+                files = held.file_scores(qs_vec, meta)
+                rankings.append(
+                    (
+                        "files",
+                        [Hit(i, files[sc.chunk.path]) for i, sc in found.items() if sc.chunk.path in files],
+                    )
+                )
             shaped, _ = _shape(engine, fuse(q["q"], rankings, found, st), 10, source)
             res = [
                 {"path": r.path, "start": r.start_line, "end": r.end_line, "chars": len(r.content)}
@@ -120,6 +142,7 @@ def main() -> None:
     ap.add_argument("--table", type=Path)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="sweep")
     ap.add_argument("--knobs", choices=["engine", "hybrid"], default="engine")
+    ap.add_argument("--whole", choices=["none", "end", "always"], default="none")
     a = ap.parse_args()
     os.environ["CLAUDE_CONTEXT_HOME"] = str(a.home)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -140,12 +163,13 @@ def main() -> None:
     out: dict = {
         "preset": a.preset,
         "knobs": a.knobs,
+        "whole": a.whole,
         "states": {n: list(s) for n, s in states.items()},
         "sets": {},
     }
     try:
         for set_dir in sets:
-            out["sets"][set_dir.name] = run_set(engine, table, set_dir, states, a.knobs)
+            out["sets"][set_dir.name] = run_set(engine, table, set_dir, states, a.knobs, a.whole)
             print(json.dumps({set_dir.name: out["sets"][set_dir.name]}), file=sys.stderr, flush=True)
     finally:
         engine.close()

@@ -87,7 +87,7 @@ class Config:
     # bundled model ranks them beside the keywords (claude_context/embedding/static.py)
     static_embeddings: bool = True
     static_weight: float = 0.5  # its ranking's weight in the fusion (measured: bench/README.md)
-    static_complete_weight: float = 0.25  # beside the complete index, for file-seeking queries
+    static_complete_weight: float = 0.25  # its ranking of every chunk, for file-seeking queries
     static_complete_max_chunks: int = 40_000  # larger codebases go without it (its scan: ~5 ms at 89k)
     static_file_weight: float = 0.1  # beside it, each file's closeness by its chunks' mean vector
     keyword_weight: float = 0.6

@@ -124,6 +124,9 @@ def test_searches_during_a_cold_index_rank_pending_chunks_by_the_static_table(
     n = len(PARAPHRASES)
     assert len(fused) == 2 * n and all("static" in f for f in fused[:n])  # keyword mode: none
     assert all({h.id for h in f["static"]} <= pending and f["static"] for f in fused[:n])
+    # the whole table and each file's closeness too, as beside the complete index (topic phrases)
+    assert all(f["static_all"] and "files" in f for f in fused[:n])
+    assert not any("static_all" in f for f in fused[n:])
     assert with_static >= keywords_only + 2, (with_static, keywords_only)  # measured: 2 vs 0
     frozen_model.set()
     job.thread.join(120)

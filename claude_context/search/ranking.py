@@ -32,7 +32,7 @@ class RankSettings:
     rrf_k: int = 60
     dense_weight: float = 1.0
     static_weight: float = 0.5  # the static table's ranking of the chunks without vectors yet
-    static_complete_weight: float = 0.25  # its ranking of every chunk once all have vectors (seeking)
+    static_complete_weight: float = 0.25  # its ranking of every chunk (seeking; while indexing too)
     static_file_weight: float = 0.1  # share of the top score x the file's closeness by the table (seeking)
     keyword_weight: float = 0.6
     code_query_boost: float = 2.0  # keyword weight multiplier when the query spells code (getX, a.b, `x`)
