@@ -7,7 +7,14 @@ with one signal switched off or changed. Figures per split (``retrieval.split_of
 half of every set's queries): agent NDCG@10 mean over sets and per category, doc chunk hit@1 /
 hit@10 / tokens, commit file MRR.
 
+``--ascent``: coordinate ascent from the shipped defaults instead of the fixed variants. Each knob
+of ``STEPS`` in turn is scaled (or shifted) by each of its steps; a step is kept when it lifts the
+dev half's objective (agent NDCG@10 mean + half the mean commit file MRR) by more than
+``--min-gain``, then the next round starts; it stops after a round with no step kept. Every trial
+is printed with both halves, so what dev chose is judged on held.
+
 usage: python bench/rank_ablation.py [SET ...] --home DIR [--json OUT] [--only LABEL-SUBSTRING]
+       python bench/rank_ablation.py [SET ...] --home DIR --ascent [--min-gain 0.002] [--json OUT]
        python bench/rank_ablation.py --render OUT.json
 """
 
@@ -76,6 +83,27 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("no query adapter", {"query_adapter": False}),
 ]
 
+# --ascent: multipliers of each knob (a string: added instead)
+STEPS: dict[str, tuple[float | str, ...]] = {
+    "dense_weight": (0.8, 1.25),
+    "keyword_weight": (0.75, 1.3),
+    "code_query_boost": (0.75, 1.3),
+    "static_complete_weight": (0.6, 1.6),
+    "static_file_weight": (0.5, 2.0),
+    "seek_coherence": (0.7, 1.4),
+    "seek_saturation_decay": (0.8, 1.3),
+    "seek_path_boost": ("+0.1", "+0.2"),
+    "file_coherence": (0.0, 2.0),
+    "doc_weight": (0.8, 1.25),
+    "test_weight": (0.7, 1.4),
+    "module_weight": (0.85, 1.1),
+    "definition_boost": (0.6, 1.5),
+    "aside_weight": (0.6, 1.7),
+    "barrel_weight": (0.6, 1.5),
+    "top_merge_gap": (0.7, 1.4),
+    "merge_gap": (0.6, 1.5),
+}
+
 COLUMNS = [
     ("agent", "agent"),
     ("arch", "agent.architecture"),
@@ -106,6 +134,53 @@ def render(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def objective(fig: dict[str, float]) -> float:
+    """What ``--ascent`` maximizes on one half: agent NDCG@10 + half the mean commit file MRR."""
+    commits = [v for k, v in fig.items() if k.endswith(".mrr")]
+    return fig.get("agent", 0.0) + (0.5 * sum(commits) / len(commits) if commits else 0.0)
+
+
+def _stepped(value: float, step: float | str) -> float:
+    out = value + float(step) if isinstance(step, str) else value * step
+    return round(out) if isinstance(value, int) else round(out, 3)
+
+
+def ascent(measure, base, min_gain: float) -> list[dict]:
+    """Coordinate ascent on the dev half (module docstring); ``measure(overrides)`` gives
+    ``figures_by_split``. Returns every trial, the kept ones marked."""
+    kept: dict[str, object] = {}
+    best = measure(kept)
+    trials = [{"overrides": {}, "kept": True} | best]
+    while True:
+        for knob, steps in STEPS.items():
+            now = kept.get(knob, getattr(base, knob))
+            tries = [_stepped(now, st) for st in steps if isinstance(st, str) or now]
+            for value in [v for v in tries if v != now]:
+                fig = measure(kept | {knob: value})
+                gain = objective(fig["dev"]) - objective(best["dev"])
+                trials.append({"overrides": kept | {knob: value}, "kept": gain > min_gain} | fig)
+                print(
+                    json.dumps(
+                        {
+                            "trial": {knob: value},
+                            "dev": round(objective(fig["dev"]), 4),
+                            "held": round(objective(fig["held"]), 4),
+                            "gain": round(gain, 4),
+                        }
+                    ),
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if gain > min_gain:
+                    kept, best = kept | {knob: value}, fig
+                    break
+            else:
+                continue
+            break
+        else:
+            return trials
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("sets", nargs="*", type=Path)
@@ -114,6 +189,8 @@ def main() -> None:
     ap.add_argument("--only", action="append", default=[], help="run only variants whose label has this")
     ap.add_argument("--extra", action="append", default=[], help="LABEL:key=value,key=value extra variant")
     ap.add_argument("--render", type=Path)
+    ap.add_argument("--ascent", action="store_true", help="coordinate ascent on the dev half")
+    ap.add_argument("--min-gain", type=float, default=0.002)
     a = ap.parse_args()
     if a.render:
         print(render(json.loads(a.render.read_text())))
@@ -131,14 +208,24 @@ def main() -> None:
     base = load_config()
     engine = Engine(base)
     kinds = {"doc", "commit", "agent"}
+
+    def measure(overrides: dict) -> dict:
+        engine.config = base.replace(**overrides)
+        rows: list[dict] = []
+        for set_dir in a.sets or retrieval.default_sets():
+            rows.extend(retrieval.run_queries(engine, set_dir, 10, kinds)[1])
+        return retrieval.figures_by_split(rows)
+
     results = []
     try:
+        if a.ascent:
+            trials = ascent(measure, base, a.min_gain)
+            if a.json:
+                a.json.write_text(json.dumps(trials, indent=1))
+            print(json.dumps({"kept": [t["overrides"] for t in trials if t["kept"]][-1]}))
+            return
         for label, overrides in variants:
-            engine.config = base.replace(**overrides)
-            rows: list[dict] = []
-            for set_dir in a.sets or retrieval.default_sets():
-                rows.extend(retrieval.run_queries(engine, set_dir, 10, kinds)[1])
-            res = {"label": label, "overrides": overrides} | retrieval.figures_by_split(rows)
+            res = {"label": label, "overrides": overrides} | measure(overrides)
             results.append(res)
             print(json.dumps(res), file=sys.stderr, flush=True)
     finally:
