@@ -148,7 +148,7 @@ def test_the_table_ranks_every_chunk_beside_the_complete_index_and_outlives_the_
     cb, _ = cold_engine.resolve(repo)
     meta = cb.store.meta
     vectors = static_mod.vectors_for(cb.store, cb.config)
-    assert vectors is not None and vectors.complete_at == meta.generation()
+    assert vectors is not None and vectors.complete_at == meta.chunks_generation()
     assert {cid for cid, _ in vectors.rank("anything", None, 10**6)} == meta.chunk_ids()
     fused = []
     real_fuse = searching.fuse
@@ -180,7 +180,7 @@ def test_the_table_ranks_every_chunk_beside_the_complete_index_and_outlives_the_
     cold_engine.index(repo)
     assert sum(encoded) <= 3  # the changed chunks only (a file's trailing chunk may shift)
     live = meta.chunk_ids()
-    assert vectors.complete_at == meta.generation() and len(vectors) == len(live)
+    assert vectors.complete_at == meta.chunks_generation() and len(vectors) == len(live)
     assert {cid for cid, _ in vectors.rank("dew point", None, 10**6)} == live  # the deleted file's are gone
 
     monkeypatch.setenv("CLAUDE_CONTEXT_STATIC_COMPLETE_MAX_CHUNKS", str(len(live) - 1))
@@ -228,6 +228,33 @@ def test_each_file_is_scored_as_a_whole_by_the_mean_of_its_chunks(
     cold_engine.index(repo)
     assert vectors.ensure_all(meta, 10**6)
     assert "game/jackpot.lua" in vectors.file_scores(q, meta)
+
+
+def test_the_table_is_checked_again_only_when_the_chunks_change(
+    table, static_on, cold_engine, repo: Path, monkeypatch
+) -> None:
+    """Searches while vectors arrive must not re-read every chunk's key and recompute the file
+    centroids each time a batch of transformer vectors lands (each batch is a new generation):
+    what the static table derives from depends on the chunks alone."""
+    import numpy as np
+
+    cold_engine.index(repo)
+    cb, _ = cold_engine.resolve(repo)
+    meta = cb.store.meta
+    vectors = static_mod.vectors_for(cb.store, cb.config)
+    assert vectors is not None and vectors.ensure_all(meta, 10**6)
+    before, chunks_before = meta.generation(), meta.chunks_generation()
+    assert chunks_before <= before
+    cb.store.fill_vectors([], np.zeros((0, 384), dtype=np.float32))  # vectors only: a new generation
+    assert meta.generation() > before and meta.chunks_generation() == chunks_before
+    real = meta.embed_keys
+    monkeypatch.setattr(meta, "embed_keys", lambda: pytest.fail("the chunks were read again"))
+    assert vectors.ensure_all(meta, 10**6)
+    monkeypatch.setattr(meta, "embed_keys", real)
+    (repo / "game" / "jackpot.lua").write_text("local function jackpot_odds(n)\n  return 1 / n\nend\n")
+    cold_engine.index(repo)
+    assert meta.chunks_generation() > chunks_before
+    assert vectors.ensure_all(meta, 10**6) and vectors.complete_at == meta.chunks_generation()
 
 
 def test_a_build_already_under_way_elsewhere_is_said_as_such(monkeypatch, caplog, tmp_path) -> None:

@@ -297,7 +297,7 @@ class StaticVectors:
         self._queued_ids: set[int] = set()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
-        self.complete_at = -1  # the index generation at which every live chunk had a vector
+        self.complete_at = -1  # the chunks generation at which every live chunk had a vector
         self._files: tuple[int, list[str], np.ndarray] | None = None  # generation, paths, centroids
 
     def __len__(self) -> int:
@@ -392,8 +392,10 @@ class StaticVectors:
     def ensure_all(self, meta: MetadataStore, sync_limit: int) -> bool:
         """Whether every chunk of the index has its static vector now. Missing ones come from the
         cache, or are encoded here when at most ``sync_limit`` (a search waits ~1 ms each), else
-        in the background (this search goes without). Vectors of deleted chunks are dropped."""
-        generation = meta.generation()
+        in the background (this search goes without). Vectors of deleted chunks are dropped.
+        Checked again only when the set of chunks changed (``chunks_generation``), not each time
+        transformer vectors arrive: searches while indexing would redo it every time."""
+        generation = meta.chunks_generation()
         if generation == self.complete_at:
             return True
         keys = meta.embed_keys()
@@ -460,7 +462,7 @@ class StaticVectors:
         """Each file's closeness to the query vector ``q``, by the mean of its chunks' vectors
         (a file's topic, which no single chunk of it carries), scaled so the median file scores
         0 and the best 1 (below the median: 0). Call after ``ensure_all`` returned True; the
-        centroids are computed once per index generation (~5 ms at 7k chunks)."""
+        centroids are computed once per chunks generation (~5 ms at 7k chunks)."""
         files = self._files
         if files is None or files[0] != self.complete_at:
             files = self._centroids(meta)

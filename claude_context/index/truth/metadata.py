@@ -169,6 +169,14 @@ class MetadataStore:
     def generation(self) -> int:
         return int(self.get_meta("generation", "0") or 0)
 
+    def chunks_generation(self) -> int:
+        """The generation at which the set of chunks last changed (staged, deleted, reset): what
+        is derived from the chunks alone (the static table's vectors and file centroids) stays
+        valid while only their transformer vectors arrive. Stores from before it was kept: the
+        generation."""
+        value = self.get_meta("chunks_generation", "")
+        return int(value) if value else self.generation()
+
     # -- files ---------------------------------------------------------------------------------
     def file_states(self) -> dict[str, FileState]:
         rows = self._con().execute(
@@ -345,10 +353,13 @@ class MetadataStore:
         )
 
     @staticmethod
-    def bump_generation(con: sqlite3.Connection) -> int:
+    def bump_generation(con: sqlite3.Connection, *, chunks: bool = False) -> int:
+        """The next generation; ``chunks``: the set of chunks changed too (``chunks_generation``)."""
         row = con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         gen = int(row[0]) + 1 if row else 1
-        con.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('generation', ?)", (str(gen),))
+        keys = ("generation", "chunks_generation") if chunks else ("generation",)
+        rows = [(key, str(gen)) for key in keys]
+        con.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", rows)
         return gen
 
     # -- chunks whose vectors are pending (see CodebaseStore.stage / fill_vectors) ---------------

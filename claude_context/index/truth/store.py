@@ -217,7 +217,7 @@ class CodebaseStore:
                         complete.append(u.state)
                 MetadataStore.add_pending(con, pending)
                 MetadataStore.upsert_files(con, complete)
-                staged.generation = MetadataStore.bump_generation(con)
+                staged.generation = MetadataStore.bump_generation(con, chunks=True)
             index = self.chunk_index(len(rows[0]) if rows else None)
             if index is not None:
                 index.delete(removed)
@@ -313,7 +313,7 @@ class CodebaseStore:
             con.execute("DELETE FROM files")
             con.execute("DELETE FROM pending_vectors")
             con.execute("DELETE FROM refs")
-            MetadataStore.bump_generation(con)
+            MetadataStore.bump_generation(con, chunks=True)
         self._drop_local_files(("vectors", "bm25"))
 
     # -- consistency -----------------------------------------------------------------------------
