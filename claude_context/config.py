@@ -94,6 +94,7 @@ class Config:
     code_query_boost: float = 2.0  # keyword_weight x this when the query spells code (getX, a.b, `x`)
     symbol_boost: float = 0.0
     doc_weight: float = 0.4  # prose (Markdown sections, text windows): measured in bench/README.md
+    prose_doc_weight: float = 1.0  # prose for questions documentation answers (install, upgrade...)
     module_weight: float = 0.9
     query_adapter: bool = True  # the default model's fitted query map (claude_context/query_adapter.py)
     test_weight: float = 0.3  # tests/, x_test.go, X.spec.ts: demoted unless the query is about tests

@@ -38,6 +38,7 @@ class RankSettings:
     code_query_boost: float = 2.0  # keyword weight multiplier when the query spells code (getX, a.b, `x`)
     symbol_boost: float = 0.0  # share of the top score added when the query names the symbol
     doc_weight: float = 0.4  # multiplier for prose chunks (markdown sections, text windows)
+    prose_doc_weight: float = 1.0  # the same for questions documentation answers (asks_for_prose)
     module_weight: float = 0.9  # multiplier for module-level code (imports, constants)
     test_weight: float = 0.3  # multiplier for test code, unless the query is about tests
     # file-level and query-type evidence (search/boosts.py)
@@ -114,6 +115,14 @@ _TEST_WORDS = frozenset(
 )
 
 
+# Words of questions that documentation answers rather than code (installing, upgrading, the
+# changelog, contributing, security reports, licensing, FAQs, guides): prose keeps its weight.
+_PROSE_WORDS = frozenset(
+    "install installs installing installation installer upgrade upgrading changelog release "
+    "contribute contributing contributors security vulnerability license faq tutorial guide".split()
+)
+
+
 def is_test_path(path: str) -> bool:
     """True for files that hold tests rather than the code under test."""
     return bool(_TEST_DIR.search(path) or _TEST_FILE.search(path))
@@ -122,6 +131,12 @@ def is_test_path(path: str) -> bool:
 def asks_for_tests(query: str) -> bool:
     """True when the query is about tests itself ("unit tests for X", TestFoo, test_bar, mocks)."""
     return not _TEST_WORDS.isdisjoint(code_tokens(query))
+
+
+def asks_for_prose(query: str) -> bool:
+    """True when the query is one documentation answers ("how do I install X", "what changed in
+    the 5.0 release", "how to report a security vulnerability"): prose is not weighed down."""
+    return not _PROSE_WORDS.isdisjoint(code_tokens(query))
 
 
 def keyword_weight(query: str, settings: RankSettings) -> float:
@@ -215,6 +230,7 @@ def _adjust(
     best = max(scores.values())
     paths = {cid: rows[cid].chunk.path for cid in scores}
     test_weight = 1.0 if asks_for_tests(query) else settings.test_weight
+    doc_weight = settings.prose_doc_weight if asks_for_prose(query) else settings.doc_weight
     definition = (
         settings.definition_boost * best * (1.0 if info.symbol_query else settings.definition_embedded)
     )
@@ -236,7 +252,7 @@ def _adjust(
                 path_words[p] = n / len(info.words)
             score += path_boost * best * path_words[p]
         if kind in DOC_KINDS:
-            score *= settings.doc_weight
+            score *= doc_weight
         elif kind in LAYOUT_KINDS:
             score *= settings.module_weight
         if test_weight != 1.0 and is_test_path(sc.chunk.path):
