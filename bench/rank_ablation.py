@@ -151,7 +151,9 @@ def ascent(measure, base, min_gain: float) -> list[dict]:
     kept: dict[str, object] = {}
     best = measure(kept)
     trials = [{"overrides": {}, "kept": True} | best]
-    while True:
+    improved = True
+    while improved:  # a round: the knobs in turn until one step is kept, then from the first again
+        improved = False
         for knob, steps in STEPS.items():
             now = kept.get(knob, getattr(base, knob))
             tries = [_stepped(now, st) for st in steps if isinstance(st, str) or now]
@@ -172,13 +174,11 @@ def ascent(measure, base, min_gain: float) -> list[dict]:
                     flush=True,
                 )
                 if gain > min_gain:
-                    kept, best = kept | {knob: value}, fig
+                    kept, best, improved = kept | {knob: value}, fig, True
                     break
-            else:
-                continue
-            break
-        else:
-            return trials
+            if improved:
+                break
+    return trials
 
 
 def main() -> None:

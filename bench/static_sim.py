@@ -73,9 +73,8 @@ def run_set(engine, table, set_dir: Path, states: dict, knobs: str, whole: str =
     cb, _ = engine.resolve(corpus)
     meta, index = cb.store.meta, cb.store.chunk_index()
     rows = [sc for batch in meta.iter_chunks() for sc in batch]
-    vecs = table.encode([sc.chunk.embed_text() for sc in rows])
     ids = np.array([sc.id for sc in rows])
-    held = StaticVectors(table)  # the engine's own whole-table ranking and file closeness
+    held = StaticVectors(table)  # every chunk's vector: the engine's own ranking and file closeness
     held.add([(sc.id, sc.embed_key, sc.chunk.embed_text()) for sc in rows])
     order = sorted(
         range(len(rows)), key=lambda i: (embed_rank(SimpleNamespace(path=rows[i].chunk.path)), ids[i])
@@ -88,7 +87,8 @@ def run_set(engine, table, set_dir: Path, states: dict, knobs: str, whole: str =
         keyword = retrieve(index, meta, q["q"], None, "keyword", None, SearchFilter(), base, k)
         qvec = cb.embed_query(q["q"])
         qs_vec = table.encode([q["q"]])[0]
-        sims = vecs @ qs_vec
+        scored = dict(held.rank(qs_vec, None, len(rows)))  # each chunk's cosine to the query
+        sims = np.array([scored[i] for i in ids.tolist()])
         seeks = _seeks_files(q["q"])
         for name, (c, w, scope) in states.items():
             rankings = list(keyword)
