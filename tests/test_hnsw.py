@@ -187,6 +187,23 @@ def test_growth_past_initial_capacity(tmp_path: Path) -> None:
     assert found >= 98
 
 
+def test_an_in_memory_index_has_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``folder=None`` (the static table's graph): it searches like any other, on one thread if
+    asked, never reads or writes a file, and says so if asked to save."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(3)
+    x = unit(rng, 300)
+    idx = HnswVectorIndex(None, 32, ef_search=64)
+    idx.add_threads = 1
+    idx.add(list(range(300)), x)
+    idx.delete([0])
+    assert idx.count() == 299 and idx.search(x[1], 1)[0].id == 1
+    assert 0 not in {h.id for h in idx.search(x[0], 10)}
+    with pytest.raises(ValueError, match="in-memory"):
+        idx.save(1)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_save_reload_round_trip(tmp_path: Path) -> None:
     rng = np.random.default_rng(9)
     x = unit(rng, 300)

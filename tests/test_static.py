@@ -195,6 +195,87 @@ def test_the_table_ranks_every_chunk_beside_the_complete_index_and_outlives_the_
         big.close()
 
 
+def test_a_large_codebase_is_ranked_by_a_graph_that_follows_its_edits(
+    table, static_on, cold_engine, repo: Path, monkeypatch
+) -> None:
+    """Above ``EXACT_SCAN_MAX`` chunks the table's ranking of every chunk comes from an HNSW
+    graph over the same vectors (built aside once they are all in, then kept in step with edits),
+    not from a scan of each vector; it ranks what the scan ranks (recall on this tree: all)."""
+    monkeypatch.setattr(static_mod, "EXACT_SCAN_MAX", 5)
+    cold_engine.index(repo)
+    cb, _ = cold_engine.resolve(repo)
+    meta = cb.store.meta
+    vectors = static_mod.vectors_for(cb.store, cb.config)
+    assert vectors is not None and vectors.settle(60)
+    live = meta.chunk_ids()
+    assert len(live) > 5 and vectors.graph_size == len(live)
+    q = vectors.query_vector("prize drop odds")
+    by_graph = vectors.rank(q, None, 5)
+    vectors.exact_max = 10**9
+    by_scan = vectors.rank(q, None, 5)
+    vectors.exact_max = 5
+    assert [cid for cid, _ in by_graph] == [cid for cid, _ in by_scan]
+    assert [round(s, 4) for _, s in by_graph] == [round(s, 4) for _, s in by_scan]
+    found = cold_engine.search(repo, "prize drop odds", limit=3).results
+    assert found[0].path == "game/loot.lua"
+
+    (repo / "game" / "jackpot.lua").write_text("local function jackpot_odds(n)\n  return 1 / n\nend\n")
+    (repo / "ios" / "Temperature.swift").unlink()
+    cold_engine.index(repo)
+    live = meta.chunk_ids()
+    assert vectors.settle(60) and {cid for cid, _ in vectors.rank("dew point", None, 10**6)} == live
+    assert vectors.graph_size == len(live)  # the new file's chunks in, the deleted file's out
+
+
+def test_a_graph_being_built_leaves_searches_to_the_scan(table, monkeypatch) -> None:
+    """While the graph is built (seconds, in the background) a search neither waits for it nor
+    goes without the table: the exact scan answers, the graph takes over once it is there."""
+    started, go = threading.Event(), threading.Event()
+    vectors = static_mod.StaticVectors(table)
+    vectors.exact_max = 2
+    real = vectors._build_graph
+
+    def slow_build(ids, vecs, epoch):
+        started.set()
+        go.wait(60)
+        real(ids, vecs, epoch)
+
+    monkeypatch.setattr(vectors, "_build_graph", slow_build)
+    vectors.add([(1, "k1", "def parse_version(text): return text.split('.')"), (2, "k2", "CSS colours")])
+    vectors.add([(3, "k3", "class LRUCache: evict the oldest entry")])
+    assert vectors.rank("split a version number", None, 3)[0][0] == 1  # by the scan
+    assert started.wait(10) and vectors.graph_size == 0
+    go.set()
+    assert vectors.settle(60) and vectors.graph_size == 3
+    assert vectors.rank("split a version number", None, 3)[0][0] == 1  # by the graph
+
+
+def test_a_server_s_first_search_does_not_wait_for_many_cached_vectors(
+    table, static_on, cold_engine, repo: Path, monkeypatch
+) -> None:
+    """A new process on a large index (89k chunks: ~3 s of cache reads) answers its first
+    search without the table's ranking and loads the vectors in the background."""
+    cold_engine.index(repo)
+    monkeypatch.setattr(static_mod, "CACHE_SYNC", 3)
+    monkeypatch.setattr(searching, "STATIC_SYNC", 3)
+    fused = []
+    real_fuse = searching.fuse
+    monkeypatch.setattr(
+        searching, "fuse", lambda q, r, rows, s: fused.append(dict(r)) or real_fuse(q, r, rows, s)
+    )
+    other = Engine(load_config())
+    try:
+        assert other.search(repo, "prize drop odds", limit=3).results[0].path == "game/loot.lua"
+        assert "static_all" not in fused[0]
+        cb, _ = other.resolve(repo)
+        vectors = static_mod.vectors_for(cb.store, cb.config)
+        assert vectors is not None and vectors.settle(60) and len(vectors) == len(cb.store.meta.chunk_ids())
+        other.search(repo, "prize drop odds", limit=3)
+        assert fused[-1]["static_all"]
+    finally:
+        other.close()
+
+
 def test_each_file_is_scored_as_a_whole_by_the_mean_of_its_chunks(
     table, static_on, cold_engine, repo: Path, monkeypatch
 ) -> None:

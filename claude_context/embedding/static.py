@@ -17,6 +17,7 @@ chunks still pending their transformer vector; nothing of them is stored, so a c
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import importlib.util
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from claude_context.embedding.cache import EmbeddingCache
     from claude_context.index.truth.metadata import MetadataStore
     from claude_context.index.truth.store import CodebaseStore
+    from claude_context.index.vectors.hnsw import HnswVectorIndex
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,6 +50,12 @@ T = TypeVar("T")
 STATIC_FORMAT = 1  # bump to rebuild every table (the manifest must match)
 PCA_DIMS = 256  # model2vec's default; 384 (no PCA) measured no better (bench/README.md)
 MAX_TOKENS = 512  # tokens of a text that count (chunks are ~1000 chars: ~250-400 tokens)
+EXACT_SCAN_MAX = 40_000  # chunks ranked by one exact scan (4.7 ms at 89k); above, an HNSW graph
+GRAPH_EF = 400  # the graph's search beam: recall@50 of the exact ranking (bench/README.md)
+GRAPH_INLINE = 2_000  # chunks added or dropped a search applies to the graph (~0.1 ms each);
+# more (a branch switch) rebuild it aside (~6 s at 89k chunks) while scans answer
+GRAPH_SLICE = 4096  # vectors added to it between two looks at whether the process is exiting
+CACHE_SYNC = 20_000  # vectors a search reads from the cache itself (~30 us each); more: background
 RECHECK_S = 2.0  # how often a missing table is looked for on disk again
 
 _TABLES: dict[Path, StaticTable] = {}  # loaded tables, one per folder per process
@@ -55,6 +63,17 @@ _BUILDS: dict[Path, subprocess.Popen] = {}  # builds this process started
 _CHECKED: dict[Path, float] = {}
 _VECTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # codebase store -> StaticVectors
 _LOCK = threading.Lock()
+_EXITING = threading.Event()  # set at exit: background graph builds stop between two slices
+_GRAPH_BUILDS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_builds() -> None:
+    """A graph build still running at exit stops after its slice (a daemon thread killed inside
+    hnswlib would abort the process: "terminate called without an active exception")."""
+    _EXITING.set()
+    for thread in list(_GRAPH_BUILDS):
+        thread.join(10)
 
 
 def static_dir(models_dir: Path, name: str) -> Path:
@@ -299,6 +318,13 @@ class StaticVectors:
         self._lock = threading.Lock()
         self.complete_at = -1  # the chunks generation at which every live chunk had a vector
         self._files: tuple[int, list[str], np.ndarray] | None = None  # generation, paths, centroids
+        self.exact_max = EXACT_SCAN_MAX
+        self._graph: HnswVectorIndex | None = None  # above exact_max: the vectors' HNSW graph
+        self._graph_ids = np.zeros(0, dtype=np.int64)  # the ids it holds (sorted)
+        self._graph_lock = threading.Lock()  # its updates, searches and swaps
+        self._graph_build: threading.Thread | None = None
+        self._graph_epoch = 0  # bumped by clear: a build started before is not installed
+        self._filling: threading.Thread | None = None  # a large ensure_all in the background
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -388,6 +414,9 @@ class StaticVectors:
             self._queued_ids.clear()
             self.complete_at = -1
             self._files = None
+        with self._graph_lock:
+            self._graph, self._graph_ids = None, np.zeros(0, dtype=np.int64)
+            self._graph_epoch += 1  # a build under way is thrown away
 
     def ensure_all(self, meta: MetadataStore, sync_limit: int) -> bool:
         """Whether every chunk of the index has its static vector now. Missing ones come from the
@@ -401,7 +430,11 @@ class StaticVectors:
         keys = meta.embed_keys()
         with self._lock:
             self._merge(keep=keys.keys())
-        todo = [i for i, _, _ in self._from_cache([(i, keys[i], None) for i in self.missing(keys)])]
+        missing = self.missing(keys)
+        if len(missing) > max(sync_limit, CACHE_SYNC):  # e.g. a server's first search, 89k chunks
+            self._fill_later(meta)
+            return False
+        todo = [i for i, _, _ in self._from_cache([(i, keys[i], None) for i in missing])]
         if todo:  # their texts are read only now: most vectors come from the cache
             texts = {sc.id: sc.chunk.embed_text() for batch in meta.iter_chunks(todo) for sc in batch}
             items = [(i, keys[i], texts[i]) for i in todo if i in texts]
@@ -414,7 +447,25 @@ class StaticVectors:
                 return False
             self._merge()  # here, not in the next search
         self.complete_at = generation
+        self.prepare_graph()
         return True
+
+    def _fill_later(self, meta: MetadataStore) -> None:
+        """``ensure_all`` without a limit, once at a time, in a background thread."""
+        with self._lock:
+            if self._filling is not None:
+                return
+            self._filling = threading.Thread(target=self._fill, args=(meta,), name="static-fill", daemon=True)
+            self._filling.start()
+
+    def _fill(self, meta: MetadataStore) -> None:
+        try:
+            self.ensure_all(meta, sys.maxsize)
+        except Exception as exc:  # searches go on without the table's ranking
+            log.warning("static vectors not filled (%s)", exc)
+        finally:
+            with self._lock:
+                self._filling = None
 
     def _merge(self, keep: Iterable[int] | None = None) -> None:
         """Fold the vectors added since into the sorted matrix (caller holds the lock); ``keep``:
@@ -442,6 +493,10 @@ class StaticVectors:
         with self._lock:
             self._merge()
             ids, vecs = self._ids_arr, self._vecs
+        if len(ids) > self.exact_max and (allowed is None or len(allowed) > self.exact_max):
+            found = self._graph_rank(ids, vecs, q, allowed, k)
+            if found is not None:
+                return found
         if allowed is not None:
             keep = np.isin(ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
             ids, vecs = ids[keep], vecs[keep]
@@ -457,6 +512,95 @@ class StaticVectors:
 
     def query_vector(self, query: str) -> np.ndarray:
         return self.table.encode([query])[0]
+
+    def _graph_rank(
+        self, ids: np.ndarray, vecs: np.ndarray, q: np.ndarray, allowed: set[int] | None, k: int
+    ) -> list[tuple[int, float]] | None:
+        """The ranking by the HNSW graph of the vectors (``ids``/``vecs``: the sorted matrix now),
+        brought up to date first: the chunks an edit added or dropped are applied here (a few,
+        sub-millisecond); a first graph, or one behind by more than ``GRAPH_INLINE`` chunks, is
+        built in a background thread (~6 s at 89k chunks), and None asks for the exact scan
+        meanwhile."""
+        with self._graph_lock:
+            graph = self._current_graph(ids, vecs)
+            hits = graph.search(q, k, allowed) if graph is not None else None
+        return [(h.id, h.score) for h in hits] if hits is not None else None
+
+    def _current_graph(self, ids: np.ndarray, vecs: np.ndarray) -> HnswVectorIndex | None:
+        """The graph, holding exactly ``ids`` (caller holds ``_graph_lock``), or None while one
+        is built aside (started here if none is)."""
+        graph, held = self._graph, self._graph_ids
+        if graph is not None and not np.array_equal(held, ids):
+            added = np.setdiff1d(ids, held, assume_unique=True)
+            dropped = np.setdiff1d(held, ids, assume_unique=True)
+            if len(added) + len(dropped) > GRAPH_INLINE:
+                graph = None
+            else:
+                graph.delete(dropped.tolist())
+                graph.add(added.tolist(), vecs[np.searchsorted(ids, added)])
+                self._graph_ids = ids
+        if graph is None and self._graph_build is None:
+            self._graph_build = threading.Thread(
+                target=self._build_graph,
+                args=(ids, vecs, self._graph_epoch),
+                name="static-graph",
+                daemon=True,
+            )
+            _GRAPH_BUILDS.add(self._graph_build)
+            self._graph_build.start()
+        return graph
+
+    @property
+    def graph_size(self) -> int:
+        """Chunks in the graph (0: none; ranking scans every vector)."""
+        graph = self._graph
+        return graph.count() if graph is not None else 0
+
+    def prepare_graph(self) -> None:
+        """Start building the graph now if the codebase is large enough to want one, so the
+        first searches after an index run find it ready (``fill``, ``ensure_all``)."""
+        with self._lock:
+            self._merge()
+            ids, vecs = self._ids_arr, self._vecs
+        with self._graph_lock:
+            if len(ids) > self.exact_max:
+                self._current_graph(ids, vecs)
+            else:  # the codebase shrank below the size that wants one: its memory back
+                self._graph, self._graph_ids = None, np.zeros(0, dtype=np.int64)
+
+    def settle(self, timeout: float) -> bool:
+        """Wait for a background fill and graph build under way (benches and tests); whether
+        none is running."""
+        deadline = time.monotonic() + timeout
+        for attr in ("_filling", "_graph_build"):
+            worker = getattr(self, attr)
+            if worker is not None:
+                worker.join(max(0.0, deadline - time.monotonic()))
+        return self._filling is None and self._graph_build is None
+
+    def _build_graph(self, ids: np.ndarray, vecs: np.ndarray, epoch: int) -> None:
+        """One thread of hnswlib's (the other cores stay with the searches), in slices, so an
+        exiting process stops it between two (``_stop_builds``) instead of dying inside it."""
+        from claude_context.index.vectors.hnsw import HnswVectorIndex
+
+        graph: HnswVectorIndex | None = None
+        try:
+            graph = HnswVectorIndex(
+                None, self.table.dim, ef_construction=100, ef_search=GRAPH_EF, initial_capacity=len(ids)
+            )
+            graph.add_threads = 1
+            for start in range(0, len(ids), GRAPH_SLICE):
+                if _EXITING.is_set():
+                    graph = None
+                    break
+                graph.add(ids[start : start + GRAPH_SLICE].tolist(), vecs[start : start + GRAPH_SLICE])
+        except Exception as exc:  # the exact scan goes on serving, from now on
+            log.warning("static vector graph not built (%s): exact scans", exc)
+            graph, self.exact_max = None, sys.maxsize
+        with self._graph_lock:
+            if graph is not None and epoch == self._graph_epoch:  # not cleared meanwhile
+                self._graph, self._graph_ids = graph, ids
+            self._graph_build = None
 
     def file_scores(self, q: np.ndarray, meta: MetadataStore) -> dict[str, float]:
         """Each file's closeness to the query vector ``q``, by the mean of its chunks' vectors

@@ -52,7 +52,8 @@ _HEADER = struct.Struct("<6Q i I 3Q d Q")
 
 
 class HnswVectorIndex(VectorIndex):
-    """HNSW graph in ``folder/vectors.hnsw`` with a JSON sidecar stamping the store generation."""
+    """HNSW graph in ``folder/vectors.hnsw`` with a JSON sidecar stamping the store generation;
+    ``folder=None``: in memory only (never loaded nor saved), for vectors kept elsewhere."""
 
     kind = "hnsw"
 
@@ -64,10 +65,12 @@ class HnswVectorIndex(VectorIndex):
     #: with a bulk load: a slice takes ~50-100 ms of fresh inserts, or up to ~1 s when every
     #: vector is re-inserted into a deleted slot (hnswlib repairs neighbours, ~5-10x slower).
     add_slice: int = 256
+    #: hnswlib's threads per add (-1: one per core); 1 leaves the other cores to searches
+    add_threads: int = -1
 
     def __init__(
         self,
-        folder: Path,
+        folder: Path | None,
         dim: int,
         *,
         m: int = 16,
@@ -77,7 +80,7 @@ class HnswVectorIndex(VectorIndex):
     ) -> None:
         if dim <= 0:
             raise ValueError(f"dim must be positive, got {dim}")
-        self.folder = Path(folder)
+        self.folder = Path(folder) if folder is not None else None
         self.dim = dim
         self.m = m
         self.ef_construction = ef_construction
@@ -97,11 +100,16 @@ class HnswVectorIndex(VectorIndex):
 
     @property
     def index_path(self) -> Path:
-        return self.folder / _INDEX_FILE
+        return self._folder() / _INDEX_FILE
 
     @property
     def sidecar_path(self) -> Path:
-        return self.folder / _SIDECAR_FILE
+        return self._folder() / _SIDECAR_FILE
+
+    def _folder(self) -> Path:
+        if self.folder is None:
+            raise ValueError("an in-memory vector index has no files")
+        return self.folder
 
     def _new_index(self) -> hnswlib.Index:
         index = hnswlib.Index(space="ip", dim=self.dim)
@@ -116,7 +124,7 @@ class HnswVectorIndex(VectorIndex):
 
     def _load(self) -> None:
         """Load the saved index if it and its sidecar agree; otherwise stay empty (store rebuilds)."""
-        if not self.sidecar_path.exists() and not self.index_path.exists():
+        if self.folder is None or (not self.sidecar_path.exists() and not self.index_path.exists()):
             return
         try:
             meta = json.loads(self.sidecar_path.read_text(encoding="utf-8"))
@@ -222,13 +230,15 @@ class HnswVectorIndex(VectorIndex):
                 else:
                     new_rows.append(row)
             if update_rows:
-                self._index.add_items(vecs[update_rows], ids[update_rows])
+                self._index.add_items(vecs[update_rows], ids[update_rows], num_threads=self.add_threads)
             if new_rows:
                 n_new = len(new_rows)
                 needed = self._index.element_count + max(0, n_new - self._vacant)
                 if needed > self._index.max_elements:
                     self._index.resize_index(max(needed, 2 * self._index.max_elements))
-                self._index.add_items(vecs[new_rows], ids[new_rows], replace_deleted=True)
+                self._index.add_items(
+                    vecs[new_rows], ids[new_rows], num_threads=self.add_threads, replace_deleted=True
+                )
                 self._vacant = max(0, self._vacant - n_new)
                 self._live.update(ids[new_rows].tolist())
 
@@ -345,9 +355,10 @@ class HnswVectorIndex(VectorIndex):
         """
         with self._mutate:
             self._check_open()
-            self.folder.mkdir(parents=True, exist_ok=True)
+            folder = self._folder()
+            folder.mkdir(parents=True, exist_ok=True)
             # Named vectors.* so a crash leftover goes away with the index (store.reset_index).
-            tmp = self.folder / f"{_INDEX_FILE}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+            tmp = folder / f"{_INDEX_FILE}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
             try:
                 with self._rw.read():  # searches continue; mutators are held off by _mutate
                     self._index.save_index(str(tmp))
@@ -358,7 +369,7 @@ class HnswVectorIndex(VectorIndex):
                 crc = crc32_of(tmp)
                 size = tmp.stat().st_size
                 os.replace(tmp, self.index_path)
-                fsync_dir(self.folder)
+                fsync_dir(folder)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
