@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from claude_context.index.vectors.hnsw import HnswVectorIndex
+from claude_context.index.vectors.hnsw import HnswVectorIndex, MemoryHnswIndex
 
 DIM = 384
 
@@ -188,12 +188,13 @@ def test_growth_past_initial_capacity(tmp_path: Path) -> None:
 
 
 def test_an_in_memory_index_has_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``folder=None`` (the static table's graph): it searches like any other, on one thread if
-    asked, never reads or writes a file, and says so if asked to save."""
+    """The static table's graph: it searches like any other, on one thread if asked, never reads
+    or writes a file, and says so if asked to save."""
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(3)
     x = unit(rng, 300)
-    idx = HnswVectorIndex(None, 32, ef_search=64)
+    (tmp_path / "vectors.hnsw").write_bytes(b"not an index")  # never read
+    idx = MemoryHnswIndex(32, ef_search=64)
     idx.add_threads = 1
     idx.add(list(range(300)), x)
     idx.delete([0])
@@ -201,7 +202,7 @@ def test_an_in_memory_index_has_no_files(tmp_path: Path, monkeypatch: pytest.Mon
     assert 0 not in {h.id for h in idx.search(x[0], 10)}
     with pytest.raises(ValueError, match="in-memory"):
         idx.save(1)
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["vectors.hnsw"]
 
 
 def test_save_reload_round_trip(tmp_path: Path) -> None:

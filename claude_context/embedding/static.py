@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from claude_context.embedding.cache import EmbeddingCache
     from claude_context.index.truth.metadata import MetadataStore
     from claude_context.index.truth.store import CodebaseStore
-    from claude_context.index.vectors.hnsw import HnswVectorIndex
+    from claude_context.index.vectors.hnsw import MemoryHnswIndex
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -319,7 +319,7 @@ class StaticVectors:
         self.complete_at = -1  # the chunks generation at which every live chunk had a vector
         self._files: tuple[int, list[str], np.ndarray] | None = None  # generation, paths, centroids
         self.exact_max = EXACT_SCAN_MAX
-        self._graph: HnswVectorIndex | None = None  # above exact_max: the vectors' HNSW graph
+        self._graph: MemoryHnswIndex | None = None  # above exact_max: the vectors' HNSW graph
         self._graph_ids = np.zeros(0, dtype=np.int64)  # the ids it holds (sorted)
         self._graph_lock = threading.Lock()  # its updates, searches and swaps
         self._graph_build: threading.Thread | None = None
@@ -526,7 +526,7 @@ class StaticVectors:
             hits = graph.search(q, k, allowed) if graph is not None else None
         return [(h.id, h.score) for h in hits] if hits is not None else None
 
-    def _current_graph(self, ids: np.ndarray, vecs: np.ndarray) -> HnswVectorIndex | None:
+    def _current_graph(self, ids: np.ndarray, vecs: np.ndarray) -> MemoryHnswIndex | None:
         """The graph, holding exactly ``ids`` (caller holds ``_graph_lock``), or None while one
         is built aside (started here if none is)."""
         graph, held = self._graph, self._graph_ids
@@ -581,12 +581,12 @@ class StaticVectors:
     def _build_graph(self, ids: np.ndarray, vecs: np.ndarray, epoch: int) -> None:
         """One thread of hnswlib's (the other cores stay with the searches), in slices, so an
         exiting process stops it between two (``_stop_builds``) instead of dying inside it."""
-        from claude_context.index.vectors.hnsw import HnswVectorIndex
+        from claude_context.index.vectors.hnsw import MemoryHnswIndex
 
-        graph: HnswVectorIndex | None = None
+        graph: MemoryHnswIndex | None = None
         try:
-            graph = HnswVectorIndex(
-                None, self.table.dim, ef_construction=100, ef_search=GRAPH_EF, initial_capacity=len(ids)
+            graph = MemoryHnswIndex(
+                self.table.dim, ef_construction=100, ef_search=GRAPH_EF, initial_capacity=len(ids)
             )
             graph.add_threads = 1
             for start in range(0, len(ids), GRAPH_SLICE):

@@ -52,8 +52,7 @@ _HEADER = struct.Struct("<6Q i I 3Q d Q")
 
 
 class HnswVectorIndex(VectorIndex):
-    """HNSW graph in ``folder/vectors.hnsw`` with a JSON sidecar stamping the store generation;
-    ``folder=None``: in memory only (never loaded nor saved), for vectors kept elsewhere."""
+    """HNSW graph in ``folder/vectors.hnsw`` with a JSON sidecar stamping the store generation."""
 
     kind = "hnsw"
 
@@ -65,12 +64,11 @@ class HnswVectorIndex(VectorIndex):
     #: with a bulk load: a slice takes ~50-100 ms of fresh inserts, or up to ~1 s when every
     #: vector is re-inserted into a deleted slot (hnswlib repairs neighbours, ~5-10x slower).
     add_slice: int = 256
-    #: hnswlib's threads per add (-1: one per core); 1 leaves the other cores to searches
-    add_threads: int = -1
+    add_threads: int = -1  # hnswlib's threads per add: -1 one per core, 1 leaves them to searches
 
     def __init__(
         self,
-        folder: Path | None,
+        folder: Path,
         dim: int,
         *,
         m: int = 16,
@@ -80,7 +78,7 @@ class HnswVectorIndex(VectorIndex):
     ) -> None:
         if dim <= 0:
             raise ValueError(f"dim must be positive, got {dim}")
-        self.folder = Path(folder) if folder is not None else None
+        self.folder = Path(folder)
         self.dim = dim
         self.m = m
         self.ef_construction = ef_construction
@@ -100,16 +98,11 @@ class HnswVectorIndex(VectorIndex):
 
     @property
     def index_path(self) -> Path:
-        return self._folder() / _INDEX_FILE
+        return self.folder / _INDEX_FILE
 
     @property
     def sidecar_path(self) -> Path:
-        return self._folder() / _SIDECAR_FILE
-
-    def _folder(self) -> Path:
-        if self.folder is None:
-            raise ValueError("an in-memory vector index has no files")
-        return self.folder
+        return self.folder / _SIDECAR_FILE
 
     def _new_index(self) -> hnswlib.Index:
         index = hnswlib.Index(space="ip", dim=self.dim)
@@ -124,7 +117,7 @@ class HnswVectorIndex(VectorIndex):
 
     def _load(self) -> None:
         """Load the saved index if it and its sidecar agree; otherwise stay empty (store rebuilds)."""
-        if self.folder is None or (not self.sidecar_path.exists() and not self.index_path.exists()):
+        if not self.sidecar_path.exists() and not self.index_path.exists():
             return
         try:
             meta = json.loads(self.sidecar_path.read_text(encoding="utf-8"))
@@ -236,11 +229,10 @@ class HnswVectorIndex(VectorIndex):
                 needed = self._index.element_count + max(0, n_new - self._vacant)
                 if needed > self._index.max_elements:
                     self._index.resize_index(max(needed, 2 * self._index.max_elements))
-                self._index.add_items(
-                    vecs[new_rows], ids[new_rows], num_threads=self.add_threads, replace_deleted=True
-                )
+                vecs_new, ids_new = vecs[new_rows], ids[new_rows]
+                self._index.add_items(vecs_new, ids_new, num_threads=self.add_threads, replace_deleted=True)
                 self._vacant = max(0, self._vacant - n_new)
-                self._live.update(ids[new_rows].tolist())
+                self._live.update(ids_new.tolist())
 
     def delete(self, ids: Iterable[int]) -> None:
         with self._mutate, self._rw.write():
@@ -355,10 +347,9 @@ class HnswVectorIndex(VectorIndex):
         """
         with self._mutate:
             self._check_open()
-            folder = self._folder()
-            folder.mkdir(parents=True, exist_ok=True)
+            self.folder.mkdir(parents=True, exist_ok=True)
             # Named vectors.* so a crash leftover goes away with the index (store.reset_index).
-            tmp = folder / f"{_INDEX_FILE}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+            tmp = self.folder / f"{_INDEX_FILE}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
             try:
                 with self._rw.read():  # searches continue; mutators are held off by _mutate
                     self._index.save_index(str(tmp))
@@ -369,7 +360,7 @@ class HnswVectorIndex(VectorIndex):
                 crc = crc32_of(tmp)
                 size = tmp.stat().st_size
                 os.replace(tmp, self.index_path)
-                fsync_dir(folder)
+                fsync_dir(self.folder)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
@@ -410,3 +401,19 @@ class HnswVectorIndex(VectorIndex):
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("vector index is closed")
+
+
+class MemoryHnswIndex(HnswVectorIndex):
+    """The same graph in memory only, never loaded nor saved: for vectors whose truth is kept
+    elsewhere (the static table's graph, ``embedding/static.py``: its vectors are in the cache)."""
+
+    kind = "hnsw-memory"
+
+    def __init__(self, dim: int, **kwargs: Any) -> None:
+        super().__init__(Path(), dim, **kwargs)  # no folder is ever read (``_load``) or written
+
+    def _load(self) -> None:
+        return
+
+    def save(self, generation: int) -> None:
+        raise ValueError("an in-memory vector index has no files to save")
