@@ -831,3 +831,41 @@ def test_invariants_on_real_python_files() -> None:
         assert_invariants(chunks, text, 1500)
         kinds.update(c.kind for c in chunks)
     assert {"module", "class", "method", "function"} <= kinds
+
+
+def test_a_comment_alone_between_definitions_joins_a_neighbour() -> None:
+    """A section rule or a note one blank line above a method is no result of its own (alone it
+    was a one-line chunk named after its class, found by the class's name); it joins the method
+    after it, or the chunk before it at the end of a class, and every line stays covered."""
+    body = "\n".join(
+        [
+            "class Store:",
+            '    """Keeps rows."""',
+            "",
+            "    # ------------------------------------------------ reading",
+            "",
+            "    def get(self, key):",
+            "        return self.rows[key]",
+            "",
+            "    # ------------------------------------------------ writing",
+            "",
+            "    def put(self, key, value):",
+            "        self.rows[key] = value",
+            "",
+            "    # TODO: a delete that keeps tombstones",
+            "",
+        ]
+    )
+    padding = "\n".join(f"X{i} = {i}  # so the class is split into its members" for i in range(40))
+    src = body + "\n\n" + padding
+    chunks = chunk_file("store.py", src, max_chars=200, module_chars=200)
+    for c in chunks:  # no chunk of comments alone
+        assert any(ln.strip() and not ln.strip().startswith("#") for ln in c.content.splitlines())
+    head = next(c for c in chunks if c.start_line == 1)
+    put = next(c for c in chunks if c.symbol == "Store.put")
+    assert "reading" in head.content  # the first rule: with the class's own lines
+    assert put.start_line == 9  # the second: with the method after it
+    assert "tombstones" in put.content  # the class's last comment joins the chunk before it
+    covered = {n for c in chunks for n in range(c.start_line, c.end_line + 1)}
+    wanted = {n for n, ln in enumerate(src.splitlines(), 1) if ln.strip()}
+    assert wanted <= covered

@@ -125,7 +125,7 @@ class TreeSitterChunker:
             return out
         scope = _Scope("", "", "module", "", "", "module")
         self._layout(self._collect(tree.root_node), 0, len(self.lines) - 1, scope, out)
-        return self._merge_closers(out)
+        return self._glue_comments(self._merge_closers(out))
 
     # ----------------------------------------------------------------- classification
 
@@ -402,6 +402,40 @@ class TreeSitterChunker:
             return
         for i, (s, e) in enumerate(windows(self.lines, d.start, d.end, self.max_chars)):
             out.append(Piece(s, e, kind, symbol, scope.context if i == 0 else inner_ctx, signature))
+
+    def _glue_comments(self, pieces: list[Piece]) -> list[Piece]:
+        """A short comment standing alone between definitions (a section rule ``# --- search``,
+        a ``// MARK:``, a note one blank line above a method) joins the chunk after it, else the
+        one before it, when it stays in budget: alone it is a one-line result that carries its
+        class's name and answers nothing."""
+        out: list[Piece] = []
+        for i, p in enumerate(pieces):
+            if not self._comment_only(p):
+                out.append(p)
+                continue
+            nxt = pieces[i + 1] if i + 1 < len(pieces) else None
+            gap = range(p.end + 1, nxt.start) if nxt is not None else range(0)
+            if (
+                nxt is not None
+                and not any(self.lines.lines[k].strip() for k in gap)
+                and self.lines.size(p.start, nxt.end) <= self.max_chars
+            ):
+                nxt.start = p.start
+            elif out and out[-1].end < p.start and self.lines.size(out[-1].start, p.end) <= self.max_chars:
+                out[-1].end = p.end
+            else:
+                out.append(p)
+        return out
+
+    def _comment_only(self, p: Piece, most: int = 3) -> bool:
+        """Whether ``p`` holds nothing but at most ``most`` comment lines (and blank ones)."""
+        spec = self.spec
+        block = spec.block_comment
+        starts = spec.line_comments + ((block[0], "*") if block else ())
+        text = [ln.strip() for ln in self.lines.lines[p.start : p.end + 1] if ln.strip()]
+        if not text or len(text) > most:
+            return False
+        return all(ln.startswith(starts) or (block is not None and ln.endswith(block[1])) for ln in text)
 
     def _merge_closers(self, pieces: list[Piece]) -> list[Piece]:
         """Glue lone closing lines (``}``, ``end``) to the previous chunk when it stays in budget."""
