@@ -414,10 +414,10 @@ class TreeSitterChunker:
                 out.append(p)
                 continue
             nxt = pieces[i + 1] if i + 1 < len(pieces) else None
-            gap = range(p.end + 1, nxt.start) if nxt is not None else range(0)
             if (
                 nxt is not None
-                and not any(self.lines.lines[k].strip() for k in gap)
+                and not any(self.lines.lines[k].strip() for k in range(p.end + 1, nxt.start))
+                and self._indent(p) == self._indent(nxt)  # a class's last note is not the next def's
                 and self.lines.size(p.start, nxt.end) <= self.max_chars
             ):
                 nxt.start = p.start
@@ -426,6 +426,10 @@ class TreeSitterChunker:
             else:
                 out.append(p)
         return out
+
+    def _indent(self, p: Piece) -> int:
+        line = next((ln for ln in self.lines.lines[p.start : p.end + 1] if ln.strip()), "")
+        return len(line) - len(line.lstrip())
 
     def _comment_only(self, p: Piece, most: int = 3) -> bool:
         """Whether ``p`` holds nothing but at most ``most`` comment lines (and blank ones)."""
