@@ -11,8 +11,10 @@ The table is built once per machine under the model cache, beside the ONNX expor
 weights (never a download), by a niced subprocess in the background: distillation needs torch and
 a minute or two of CPU, which must not stall the index nor bloat a server. Until it exists (or when
 model2vec is not installed, or the build failed) everything works as before: keywords plus the
-transformer vectors there are. Vectors live in memory per codebase (``StaticVectors``), only for
-chunks still pending their transformer vector; nothing of them is stored, so a crash loses nothing.
+transformer vectors there are. Vectors live in memory per codebase (``StaticVectors``) and in the
+embedding cache by text (a cache, so a crash loses nothing). Beside a complete index the whole
+table ranks every chunk for questions, in codebases up to ``static_complete_max_chunks``: by one
+scan up to ``EXACT_SCAN_MAX`` chunks, above it through an HNSW graph of the same vectors.
 """
 
 from __future__ import annotations
