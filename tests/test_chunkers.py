@@ -343,6 +343,17 @@ def test_oversize_function_is_split_at_line_boundaries() -> None:
     assert sum(len(p.content) for p in pieces) > 1500
 
 
+def test_a_function_a_little_over_budget_leaves_no_tiny_tail() -> None:
+    """Two real halves, not a full window and a three-line tail that answers nothing alone."""
+    body = "".join(f"    total_{i} = compute_value(item_{i}, factor={i})\n" for i in range(22))
+    text = f"def tally(items):\n{body}    return total_0\n"
+    assert 1000 < len(text) < 1250
+    chunks = chunk_file("t.py", text, max_chars=1000)
+    assert_invariants(chunks, text, 1000)
+    assert len(chunks) == 2 and all(c.symbol == "tally" for c in chunks)
+    assert min(len(c.content) for c in chunks) >= 250
+
+
 def test_single_overlong_line_is_its_own_piece() -> None:
     long_line = "    x = [" + ", ".join(str(i) for i in range(400)) + "]"
     text = f"def f():\n    a = 1\n{long_line}\n    return a\n"
