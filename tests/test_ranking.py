@@ -135,6 +135,8 @@ def test_a_question_documentation_answers_keeps_prose_at_full_weight():
     assert asks_for_prose("how do I install the package") and asks_for_prose("Installation steps")
     assert not asks_for_prose("how the connector releases connections")
     assert not asks_for_prose("retry failed uploads")
+    assert asks_for_prose("how to run the test suite") and asks_for_prose("How can I set it up with Cursor")
+    assert not asks_for_prose("how does routing work") and not asks_for_prose("how do we retry uploads")
     ranked = fuse("how do I install the package", [("dense", hits)], rows, RankSettings())
     assert ranked[0][0].id == 1
     ranked = fuse("where are the hooks put in place", [("dense", hits)], rows, RankSettings())

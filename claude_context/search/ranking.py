@@ -133,10 +133,15 @@ def asks_for_tests(query: str) -> bool:
     return not _TEST_WORDS.isdisjoint(code_tokens(query))
 
 
+# A user's task rather than the code's workings ("how do I set it up with Claude Code", "how to
+# run the test suite"); "how does X work" and "how do we retry uploads" ask about the code.
+_HOW_DO_I = re.compile(r"\bhow\s+(?:(?:do|can|should|would)\s+i|to)\b", re.IGNORECASE)
+
+
 def asks_for_prose(query: str) -> bool:
     """True when the query is one documentation answers ("how do I install X", "what changed in
     the 5.0 release", "how to report a security vulnerability"): prose is not weighed down."""
-    return not _PROSE_WORDS.isdisjoint(code_tokens(query))
+    return bool(_HOW_DO_I.search(query)) or not _PROSE_WORDS.isdisjoint(code_tokens(query))
 
 
 def keyword_weight(query: str, settings: RankSettings) -> float:
