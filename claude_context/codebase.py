@@ -33,6 +33,7 @@ import numpy as np
 
 from claude_context import project
 from claude_context.changes import ChangePlan, differs, plan_full, plan_paths, relative
+from claude_context.chunkers import CHUNKER_VERSION
 from claude_context.config import Config
 from claude_context.discovery import Skipped, discover
 from claude_context.embedding import Embedder, parse_model_id
@@ -594,7 +595,21 @@ def _status(store: CodebaseStore) -> CodebaseStatus:
     st.watcher, st.watcher_message, st.watcher_pid = presence.watcher_summary(meta)
     changes = [t for t in (_float(meta.get("last_change_at")), st.last_indexed_at) if t]
     st.last_change_at = max(changes) if changes else None
+    st.note = _chunker_note(meta)
     return st
+
+
+def _chunker_note(meta: dict[str, str]) -> str:
+    """Said while the files were chunked by an older chunker: updates (the watcher) chunk the files
+    they touch the new way, the rest waits for a full run, which nothing else would announce."""
+    indexed = loads(meta.get("indexed_settings"))
+    done = indexed.get("chunker", 1) if indexed else CHUNKER_VERSION  # unrecorded: version 1
+    if not isinstance(done, int) or done >= CHUNKER_VERSION:
+        return ""
+    return (
+        f"chunked by an older chunker (version {done}, now {CHUNKER_VERSION}): the next index run "
+        "re-chunks every file (vectors of unchanged chunk texts come from the cache)"
+    )
 
 
 def _unfinished(store: CodebaseStore, meta: dict[str, str], status: str, error: str) -> tuple[str, str]:

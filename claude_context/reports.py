@@ -86,6 +86,7 @@ class CodebaseStatus:
     watcher_message: str = ""
     watcher_pid: int | None = None
     last_change_at: float | None = None  # when an update or index run last changed the index
+    note: str = ""  # what the next index run would change (chunked by an older chunker)
 
     def to_dict(self) -> dict:
         return asdict(self)

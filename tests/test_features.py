@@ -268,7 +268,11 @@ def test_a_new_chunker_version_re_chunks_old_indexes(engine, repo: Path) -> None
     some.write_text(some.read_text() + "\n\ndef added_after_upgrade():\n    return 1\n")
     assert engine.update(repo).files_changed == 1
     assert json.loads(meta.get_meta("indexed_settings")).get("chunker", 1) == 1
+    # status says so (CLI, MCP): nothing else would tell a user their index predates the upgrade
+    note = engine.status(repo).note
+    assert f"older chunker (version 1, now {CHUNKER_VERSION})" in note and "re-chunks" in note
     report = engine.index(repo)
     assert report.files_changed == report.files_total and report.chunks_embedded == 0
     assert json.loads(meta.get_meta("indexed_settings"))["chunker"] == CHUNKER_VERSION
+    assert engine.status(repo).note == ""
     assert engine.index(repo).files_changed == 0  # recorded: once

@@ -98,6 +98,8 @@ def print_statuses(statuses: list, one: bool, as_json: bool) -> None:
         if s.error:
             out.print(f"  [red]error:[/red] {escape(s.error)}")
         out.print(f"  files: {s.files} indexed, {s.skipped_files} skipped; chunks: {s.chunks}")
+        if s.note:
+            out.print(f"  [yellow]note:[/yellow] {escape(s.note)}")
         out.print(
             f"  last indexed: {when(s.last_indexed_at)}; model: {s.model}; "
             f"on disk: {human_bytes(s.size_bytes)}"

@@ -108,6 +108,7 @@ class StatusOutput(BaseModel):
     last_change_at: str | None = Field(
         None, description="ISO 8601 time a change was last applied to the index (watcher or index run)."
     )
+    note: str = Field("", description="What the next index_codebase call would change, if anything.")
 
 
 class CodebaseSummary(BaseModel):

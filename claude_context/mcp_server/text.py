@@ -49,6 +49,8 @@ def status_text(st: StatusOutput) -> str:
     else:
         lines.append(f"Watcher: {st.watcher}{why}")
     lines.append(f"Last change applied: {st.last_change_at or 'never'}")
+    if st.note:
+        lines.append(f"Note: {st.note}; call index_codebase to apply it.")
     return "\n".join(lines)
 
 
