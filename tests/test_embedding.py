@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +139,27 @@ def test_int8_vectors_close_to_torch(model, torch_embedder):
     q = model.embed_query(texts[0])
     assert np.allclose(q, model.embed([texts[0]])[0], atol=1e-6)
     assert float(q @ a[0]) >= 0.97
+
+
+def test_queries_skip_sentence_transformers_yet_get_its_vectors(model, tmp_path):
+    """A query needs the export's tokenizer and graph only (``onnx_query``): same vectors as
+    sentence-transformers, for short, non-ASCII and over-long (truncated) texts."""
+    from claude_context.embedding import onnx_query
+
+    encoder = model._query_encoder()
+    assert isinstance(encoder, onnx_query.QueryEncoder)
+    long_text = "def handler(request):\n    return render(request, 'page.html')\n" * 60  # > 256 tokens
+    texts = ["parse a semantic version string", "où sont mis en cache les vecteurs? 埋め込み", long_text]
+    texts += _fixture_texts()[:12]
+    for text in texts:
+        assert np.allclose(encoder.encode(text), model.embed([text])[0], atol=1e-5), text[:40]
+    # an export it cannot reproduce exactly (another module chain) is left to sentence-transformers
+    found = emb.find_export(
+        model.models_dir, model.model_name, emb.resolve_model(model.model_name)[0], model.backend, model.arch
+    )
+    assert found is not None
+    odd = tmp_path / "odd"
+    shutil.copytree(found[0], odd, ignore=shutil.ignore_patterns("*.onnx"))
+    modules = json.loads((odd / "modules.json").read_text())
+    (odd / "modules.json").write_text(json.dumps(modules[:2]))  # no Normalize
+    assert onnx_query.load(odd, found[1], emb._ort_kwargs(1)) is None

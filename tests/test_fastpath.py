@@ -70,6 +70,15 @@ def test_model_free_commands_never_import_the_model(indexed: Path, home: Path) -
     assert "not_indexed" in cli(home, "status", str(indexed), "--json")[0].stdout
 
 
+def test_a_hybrid_search_without_a_server_loads_no_sentence_transformers(indexed: Path, home: Path) -> None:
+    """The query vector comes from the ONNX export directly (``embedding/onnx_query.py``): a
+    one-shot search skips the 4-6 s import of sentence-transformers, transformers and torch."""
+    proc, heavy = cli(home, "search", str(indexed), "parse a semantic version string", "--json", "-n", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["path"] == "crates/semver/src/lib.rs"
+    assert "onnxruntime" in heavy and not {"torch", "sentence_transformers", "transformers"} & set(heavy)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

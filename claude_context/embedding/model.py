@@ -16,6 +16,9 @@ Exports are built once, offline, from the local model files with sentence-transf
 support, under ``<model cache>/<name>-<backend>[-<arch>]/`` (default ``$CLAUDE_CONTEXT_HOME/models``),
 never in site-packages. The backend and quantization are part of ``Embedder.model_id`` and so of
 every embedding-cache key and of each index's identity: vectors of two backends never mix.
+A query in a process that has not loaded the model (a one-shot CLI search, a server before its
+first index run) is embedded from the export by ``onnx_query``: the same vector, without the
+seconds sentence-transformers takes to import.
 """
 
 from __future__ import annotations
@@ -276,13 +279,10 @@ def ensure_export(
     crash mid-export never leaves a half-written model that looks finished.
     """
     folder = export_dir(models_dir, name, backend, arch)
-    want = {"format": EXPORT_FORMAT, "source": source, "backend": backend, "arch": arch, **_versions()}
+    want = _wanted(source, backend, arch)
 
     def valid() -> dict | None:
-        m = read_manifest(folder)
-        if m and all(m.get(k) == v for k, v in want.items()) and (folder / m.get("file", "")).is_file():
-            return m
-        return None
+        return _valid_manifest(folder, want)
 
     manifest = valid()
     if manifest is None:
@@ -293,6 +293,26 @@ def ensure_export(
             if manifest is None:
                 manifest = _export(folder, want, source, backend, arch, threads)
     return folder, str(manifest["file"])
+
+
+def _wanted(source: str, backend: str, arch: str | None) -> dict:
+    return {"format": EXPORT_FORMAT, "source": source, "backend": backend, "arch": arch, **_versions()}
+
+
+def _valid_manifest(folder: Path, want: dict) -> dict | None:
+    m = read_manifest(folder)
+    if m and all(m.get(k) == v for k, v in want.items()) and (folder / m.get("file", "")).is_file():
+        return m
+    return None
+
+
+def find_export(
+    models_dir: Path, name: str, source: str, backend: str, arch: str | None
+) -> tuple[Path, str] | None:
+    """``ensure_export``'s answer when the export already exists, else None (never builds)."""
+    folder = export_dir(models_dir, name, backend, arch)
+    manifest = _valid_manifest(folder, _wanted(source, backend, arch))
+    return (folder, str(manifest["file"])) if manifest else None
 
 
 def _export(folder: Path, want: dict, source: str, backend: str, arch: str | None, threads: int) -> dict:
@@ -387,6 +407,7 @@ def _dimension(model) -> int:
 # -- the embedder ----------------------------------------------------------------------------------
 _MODELS: dict[tuple, object] = {}  # one loaded model per (name, backend, arch, device) per process
 _MODELS_LOCK = threading.Lock()
+_QUERY_ENCODERS: dict[tuple, object] = {}  # onnx_query.QueryEncoder (or None: not possible) per export
 
 
 class Embedder:
@@ -541,6 +562,25 @@ class Embedder:
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
+    def _query_encoder(self):  # -> onnx_query.QueryEncoder | None
+        """Queries without sentence-transformers while it is not loaded (``onnx_query``): an ONNX
+        backend whose export exists; else None and ``embed`` loads the model as before."""
+        if self.backend == "torch" or not onnx_available():
+            return None
+        key = (self.model_name, self.backend, self.arch)
+        with _MODELS_LOCK:
+            if key in _QUERY_ENCODERS:
+                return _QUERY_ENCODERS[key]
+        path, _ = resolve_model(self.model_name)
+        found = find_export(self.models_dir, self.model_name, path, self.backend, self.arch)
+        if found is None:  # not exported yet: loading the model builds the export
+            return None
+        from claude_context.embedding import onnx_query
+
+        encoder = onnx_query.load(found[0], found[1], _ort_kwargs(self.threads))
+        with _MODELS_LOCK:
+            return _QUERY_ENCODERS.setdefault(key, encoder)
+
     def embed_query(self, text: str) -> np.ndarray:
         """One query vector, with a small LRU so repeated questions cost nothing."""
         with self._query_lock:
@@ -548,7 +588,8 @@ class Embedder:
             if hit is not None:
                 self._query_cache.move_to_end(text)
                 return hit
-        vec = self.embed([text])[0]
+        light = self._query_encoder() if self._model is None else None
+        vec = light.encode(text) if light is not None else self.embed([text])[0]
         with self._query_lock:
             self._query_cache[text] = vec
             if len(self._query_cache) > 256:
