@@ -125,7 +125,7 @@ def search_targets(
     """The (codebase, subfolder) pairs a search covers: one path, several (each must be
     indexed: an unknown one is named in the error), or every indexed codebase (None / [])."""
     if isinstance(path, str | Path):
-        return [engine.resolve(path)]
+        return [_resolve(engine, path)]
     if not path:
         out = [(cb, "") for root in engine.indexed_roots() if (cb := engine.codebase(root)) is not None]
         if not out:
@@ -135,7 +135,7 @@ def search_targets(
     unknown: list[str] = []
     for p in path:
         try:
-            cb, sub = engine.resolve(p)
+            cb, sub = _resolve(engine, p)
         except NotIndexedError:
             unknown.append(str(p))
             continue
@@ -144,6 +144,26 @@ def search_targets(
         known = ", ".join(str(r) for r in engine.indexed_roots()) or "none"
         raise UserError(f"not an indexed codebase: {', '.join(unknown)} (indexed: {known})")
     return list(found.values())
+
+
+def _resolve(engine: Engine, path: str | Path) -> tuple[Codebase, str]:
+    """``engine.resolve`` with the two mistakes said as such: a file (it would be searched as a
+    folder of that name: nothing) and a path that does not exist (not "not indexed yet")."""
+    try:
+        cb, sub = engine.resolve(path)
+    except NotIndexedError:
+        target = Path(path).expanduser()
+        if not target.exists():
+            raise UserError(f"path does not exist: {target}") from None
+        raise
+    if sub and not (cb.root / sub).exists():
+        raise UserError(f"path does not exist: {cb.root / sub}")
+    if sub and (cb.root / sub).is_file():
+        raise UserError(
+            f"{cb.root / sub} is a file, not a folder: search its codebase or a folder inside it "
+            f"(--path '{sub}' narrows the results to files)"
+        )
+    return cb, sub
 
 
 def _retrieve(

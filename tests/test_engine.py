@@ -219,6 +219,12 @@ def test_bad_inputs(engine, repo):
         engine.index(repo / "does-not-exist")
     with pytest.raises(UserError):
         engine.index(repo / "app" / "slugs.py")
+    # a search names the mistake: a file is not a folder to search in, a typo is not "not indexed"
+    with pytest.raises(UserError, match=r"slugs\.py is a file, not a folder.*--path 'app/slugs\.py'"):
+        engine.search(repo / "app" / "slugs.py", "slug")
+    with pytest.raises(UserError, match="path does not exist"):
+        engine.search(repo / "does-not-exist", "slug")
+    assert engine.search(repo / "app", "slug").results  # a folder inside the codebase: searched
 
 
 def test_file_deleted_mid_index(engine, repo):
