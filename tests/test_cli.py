@@ -69,7 +69,8 @@ def test_index_search_status_list_clear(home, repo, warm_cache):
     ("args", "needle", "code"),
     [
         (("index", "/definitely/not/here"), "does not exist", 1),
-        (("search", "/definitely/not/here", "q"), "not indexed", 1),
+        (("search", "/definitely/not/here", "q"), "path does not exist", 1),
+        (("search", "/", "q"), "not indexed", 1),
         (("index", "--bogus-flag", "."), "No such option", 2),
         (("search", ".", "q", "--limit", "0"), "Invalid value", 2),
     ],

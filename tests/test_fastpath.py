@@ -71,7 +71,7 @@ def test_model_free_commands_never_import_the_model(indexed: Path, home: Path) -
 
 
 def test_a_hybrid_search_without_a_server_loads_no_sentence_transformers(indexed: Path, home: Path) -> None:
-    """The query vector comes from the ONNX export directly (``embedding/onnx_query.py``): a
+    """The query vector comes from the ONNX export directly (``embedding/onnx_direct.py``): a
     one-shot search skips the 4-6 s import of sentence-transformers, transformers and torch."""
     proc, heavy = cli(home, "search", str(indexed), "parse a semantic version string", "--json", "-n", "3")
     assert proc.returncode == 0, proc.stderr
@@ -126,6 +126,9 @@ def test_cli_answers_through_a_running_server(indexed: Path, home: Path, tmp_pat
         assert [c["root"] for c in json.loads(listed.stdout)] == [str(indexed.resolve())]
 
         # the engine's errors come back as the CLI's own: one line, same exit code
+        missing, heavy = cli(home, "search", str(tmp_path / "elsewhere"), "q")
+        assert missing.returncode == 1 and "path does not exist" in missing.stderr and heavy == []
+        (tmp_path / "elsewhere").mkdir()
         missing, heavy = cli(home, "search", str(tmp_path / "elsewhere"), "q")
         assert missing.returncode == 1 and "not indexed" in missing.stderr and heavy == []
         # what the fast parser does not take goes to typer, with typer's checks
