@@ -141,25 +141,32 @@ def test_int8_vectors_close_to_torch(model, torch_embedder):
     assert float(q @ a[0]) >= 0.97
 
 
-def test_queries_skip_sentence_transformers_yet_get_its_vectors(model, tmp_path):
-    """A query needs the export's tokenizer and graph only (``onnx_query``): same vectors as
-    sentence-transformers, for short, non-ASCII and over-long (truncated) texts."""
-    from claude_context.embedding import onnx_query
+def test_the_export_runs_without_sentence_transformers_with_its_vectors(model, tmp_path):
+    """Once exported, inference needs the export's tokenizer and graph only (``onnx_direct``):
+    the vectors sentence-transformers gives for the same batches, for short, non-ASCII and
+    over-long (truncated) texts, in the order given."""
+    from sentence_transformers import SentenceTransformer
 
-    encoder = model._query_encoder()
-    assert isinstance(encoder, onnx_query.QueryEncoder)
+    from claude_context.embedding import onnx_direct
+
+    source = emb.resolve_model(model.model_name)[0]
+    found = emb.find_export(model.models_dir, model.model_name, source, model.backend, model.arch)
+    assert found is not None
+    encoder = model._direct(build=False)
+    assert isinstance(encoder, onnx_direct.OnnxEncoder) and encoder.dim == 384
     long_text = "def handler(request):\n    return render(request, 'page.html')\n" * 60  # > 256 tokens
     texts = ["parse a semantic version string", "où sont mis en cache les vecteurs? 埋め込み", long_text]
-    texts += _fixture_texts()[:12]
-    for text in texts:
-        assert np.allclose(encoder.encode(text), model.embed([text])[0], atol=1e-5), text[:40]
+    texts += _fixture_texts()[:70]  # more than one batch, of mixed lengths
+    reference = SentenceTransformer(
+        str(found[0]), backend="onnx", device="cpu", model_kwargs=emb._ort_kwargs(model.threads, found[1])
+    ).encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+    assert np.allclose(encoder.encode(texts, 32), reference, atol=1e-5)
+    assert np.allclose(model.embed(texts), reference, atol=1e-5)  # the embedder's own path
+    for text in texts[:3]:  # a query is a batch of one
+        assert np.allclose(model.embed_query(text), encoder.encode([text])[0], atol=1e-6)
     # an export it cannot reproduce exactly (another module chain) is left to sentence-transformers
-    found = emb.find_export(
-        model.models_dir, model.model_name, emb.resolve_model(model.model_name)[0], model.backend, model.arch
-    )
-    assert found is not None
     odd = tmp_path / "odd"
     shutil.copytree(found[0], odd, ignore=shutil.ignore_patterns("*.onnx"))
     modules = json.loads((odd / "modules.json").read_text())
     (odd / "modules.json").write_text(json.dumps(modules[:2]))  # no Normalize
-    assert onnx_query.load(odd, found[1], emb._ort_kwargs(1)) is None
+    assert onnx_direct.load(odd, found[1], emb._ort_kwargs(1)) is None

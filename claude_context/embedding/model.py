@@ -16,9 +16,9 @@ Exports are built once, offline, from the local model files with sentence-transf
 support, under ``<model cache>/<name>-<backend>[-<arch>]/`` (default ``$CLAUDE_CONTEXT_HOME/models``),
 never in site-packages. The backend and quantization are part of ``Embedder.model_id`` and so of
 every embedding-cache key and of each index's identity: vectors of two backends never mix.
-A query in a process that has not loaded the model (a one-shot CLI search, a server before its
-first index run) is embedded from the export by ``onnx_query``: the same vector, without the
-seconds sentence-transformers takes to import.
+Once exported, the ONNX backends run the export directly (``onnx_direct``: the tokenizer and ONNX
+Runtime, the same vectors) instead of through sentence-transformers, which costs 4-6 s to import
+and ~400 MB per process (a one-shot CLI search, every MCP server); it still builds the export.
 """
 
 from __future__ import annotations
@@ -407,7 +407,7 @@ def _dimension(model) -> int:
 # -- the embedder ----------------------------------------------------------------------------------
 _MODELS: dict[tuple, object] = {}  # one loaded model per (name, backend, arch, device) per process
 _MODELS_LOCK = threading.Lock()
-_QUERY_ENCODERS: dict[tuple, object] = {}  # onnx_query.QueryEncoder (or None: not possible) per export
+_DIRECT: dict[tuple, object] = {}  # onnx_direct.OnnxEncoder (or None: not possible) per export folder
 
 
 class Embedder:
@@ -481,6 +481,9 @@ class Embedder:
             d = static_dim(path)
             if d:
                 return d
+            direct = self._direct(build=True)
+            if direct is not None:
+                return direct.dim
         return _dimension(self.model)
 
     @property
@@ -543,14 +546,24 @@ class Embedder:
                 "use the bundled default or a local path."
             ) from exc
 
+    def load(self) -> None:
+        """Be ready to embed: the export (built once) run directly, else the model; callers that
+        time the embedding itself call this first."""
+        if self._direct(build=True) is None:
+            _ = self.model
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Normalized float32 embeddings, shape (len(texts), dim).
 
-        sentence-transformers sorts each call's texts by length before batching, so callers that
-        pass a few hundred texts at once get token-length batches with little padding.
+        Each call's texts are sorted by length before batching (``onnx_direct`` as
+        sentence-transformers does), so callers that pass a few hundred texts at once get
+        token-length batches with little padding.
         """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        direct = self._direct(build=True)
+        if direct is not None:
+            return direct.encode(list(texts), self.batch_size)
         # No lock: a query embedded while a bulk batch runs shares the cores instead of waiting
         # for the whole batch (torch and ONNX Runtime inference are thread-safe).
         vecs = self.model.encode(
@@ -562,24 +575,39 @@ class Embedder:
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
-    def _query_encoder(self):  # -> onnx_query.QueryEncoder | None
-        """Queries without sentence-transformers while it is not loaded (``onnx_query``): an ONNX
-        backend whose export exists; else None and ``embed`` loads the model as before."""
+    def _direct(self, build: bool):  # -> onnx_direct.OnnxEncoder | None
+        """The export run directly (``onnx_direct``) for an ONNX backend; None for torch, for an
+        export it cannot reproduce exactly, and (unless ``build``) before the export exists."""
         if self.backend == "torch" or not onnx_available():
             return None
-        key = (self.model_name, self.backend, self.arch)
+        key = (self.model_name, self.backend, self.arch, str(self.models_dir))
         with _MODELS_LOCK:
-            if key in _QUERY_ENCODERS:
-                return _QUERY_ENCODERS[key]
-        path, _ = resolve_model(self.model_name)
-        found = find_export(self.models_dir, self.model_name, path, self.backend, self.arch)
-        if found is None:  # not exported yet: loading the model builds the export
+            if key in _DIRECT:
+                return _DIRECT[key]
+        path, bundled = resolve_model(self.model_name)
+        t0 = time.perf_counter()
+        try:
+            if build:
+                if bundled or Path(path).exists():
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                found = ensure_export(
+                    self.models_dir, self.model_name, path, self.backend, self.arch, self.threads
+                )
+            else:
+                found = find_export(self.models_dir, self.model_name, path, self.backend, self.arch)
+        except Exception:  # the model's own load says what went wrong, as before
             return None
-        from claude_context.embedding import onnx_query
+        if found is None:
+            return None
+        from claude_context.embedding import onnx_direct
 
-        encoder = onnx_query.load(found[0], found[1], _ort_kwargs(self.threads))
+        encoder = onnx_direct.load(found[0], found[1], _ort_kwargs(self.threads))
         with _MODELS_LOCK:
-            return _QUERY_ENCODERS.setdefault(key, encoder)
+            encoder = _DIRECT.setdefault(key, encoder)
+        if encoder is not None and self.load_seconds is None:
+            self.load_seconds = round(time.perf_counter() - t0, 2)
+        return encoder
 
     def embed_query(self, text: str) -> np.ndarray:
         """One query vector, with a small LRU so repeated questions cost nothing."""
@@ -588,8 +616,8 @@ class Embedder:
             if hit is not None:
                 self._query_cache.move_to_end(text)
                 return hit
-        light = self._query_encoder() if self._model is None else None
-        vec = light.encode(text) if light is not None else self.embed([text])[0]
+        direct = self._direct(build=False)  # not built yet: ``embed`` builds it
+        vec = direct.encode([text])[0] if direct is not None else self.embed([text])[0]
         with self._query_lock:
             self._query_cache[text] = vec
             if len(self._query_cache) > 256:
