@@ -170,3 +170,17 @@ def test_the_export_runs_without_sentence_transformers_with_its_vectors(model, t
     modules = json.loads((odd / "modules.json").read_text())
     (odd / "modules.json").write_text(json.dumps(modules[:2]))  # no Normalize
     assert onnx_direct.load(odd, found[1], emb._ort_kwargs(1)) is None
+
+
+def test_an_export_that_fails_is_one_clear_error_tried_once(tmp_path, monkeypatch):
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(args)
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(emb, "_export", broken)
+    e = Embedder(backend="onnx", device="cpu", models_dir=tmp_path / "models", threads=1)
+    with pytest.raises(EmbeddingError, match=r"cannot load embedding model .*OSError: disk on fire"):
+        e.embed(["def add(a, b): return a + b"])
+    assert len(calls) == 1

@@ -540,11 +540,14 @@ class Embedder:
         except EmbeddingError:
             raise
         except Exception as exc:  # any load failure is one clear message for the user
-            raise EmbeddingError(
-                f"cannot load embedding model {self.model_name!r} on {self.backend} "
-                f"({type(exc).__name__}: {exc}). Models are never downloaded at run time here: "
-                "use the bundled default or a local path."
-            ) from exc
+            raise self._load_error(exc) from exc
+
+    def _load_error(self, exc: Exception) -> EmbeddingError:
+        return EmbeddingError(
+            f"cannot load embedding model {self.model_name!r} on {self.backend} "
+            f"({type(exc).__name__}: {exc}). Models are never downloaded at run time here: "
+            "use the bundled default or a local path."
+        )
 
     def load(self) -> None:
         """Be ready to embed: the export (built once) run directly, else the model; callers that
@@ -586,20 +589,22 @@ class Embedder:
                 return _DIRECT[key]
         path, bundled = resolve_model(self.model_name)
         t0 = time.perf_counter()
-        try:
-            if build:
-                if bundled or Path(path).exists():
-                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        if not build:
+            found = find_export(self.models_dir, self.model_name, path, self.backend, self.arch)
+            if found is None:
+                return None
+        else:
+            if bundled or Path(path).exists():
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            try:
                 found = ensure_export(
                     self.models_dir, self.model_name, path, self.backend, self.arch, self.threads
                 )
-            else:
-                found = find_export(self.models_dir, self.model_name, path, self.backend, self.arch)
-        except Exception:  # the model's own load says what went wrong, as before
-            return None
-        if found is None:
-            return None
+            except EmbeddingError:
+                raise
+            except Exception as exc:  # said once, as loading the model would (not exported twice)
+                raise self._load_error(exc) from exc
         from claude_context.embedding import onnx_direct
 
         encoder = onnx_direct.load(found[0], found[1], _ort_kwargs(self.threads))

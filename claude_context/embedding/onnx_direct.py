@@ -102,7 +102,8 @@ class OnnxEncoder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for i in range(0, len(texts), batch_size):
             idx = order[i : i + batch_size]
-            out[idx] = self._run([texts[j] for j in idx], release=i + batch_size >= len(texts))
+            last = i + batch_size >= len(texts)  # a query (one text) grows it little: not worth 0.4 ms
+            out[idx] = self._run([texts[j] for j in idx], release=last and len(texts) > 1)
         return out
 
 
