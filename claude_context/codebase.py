@@ -599,12 +599,18 @@ def _status(store: CodebaseStore) -> CodebaseStatus:
     return st
 
 
-def _chunker_note(meta: dict[str, str]) -> str:
-    """Said while the files were chunked by an older chunker: updates (the watcher) chunk the files
-    they touch the new way, the rest waits for a full run, which nothing else would announce."""
+def older_chunker(meta: dict[str, str]) -> int | None:
+    """The chunker version the files were chunked by when older than this one (an upgrade)."""
     indexed = loads(meta.get("indexed_settings"))
     done = indexed.get("chunker", 1) if indexed else CHUNKER_VERSION  # unrecorded: version 1
-    if not isinstance(done, int) or done >= CHUNKER_VERSION:
+    return done if isinstance(done, int) and done < CHUNKER_VERSION else None
+
+
+def _chunker_note(meta: dict[str, str]) -> str:
+    """Said while the files were chunked by an older chunker: updates (the watcher) chunk the files
+    they touch the new way, the rest waits for a full run (a server starts it: ``mcp_server/run``)."""
+    done = older_chunker(meta)
+    if done is None:
         return ""
     return (
         f"chunked by an older chunker (version {done}, now {CHUNKER_VERSION}): the next index run "

@@ -276,3 +276,23 @@ def test_a_new_chunker_version_re_chunks_old_indexes(engine, repo: Path) -> None
     assert json.loads(meta.get_meta("indexed_settings"))["chunker"] == CHUNKER_VERSION
     assert engine.status(repo).note == ""
     assert engine.index(repo).files_changed == 0  # recorded: once
+
+
+def test_a_server_re_chunks_indexes_that_predate_its_chunker(engine, repo: Path) -> None:
+    """After an upgrade a server (which keeps indexes fresh) starts the full run itself, once."""
+    import json
+
+    from claude_context.chunkers import CHUNKER_VERSION
+    from claude_context.mcp_server.run import rechunk_outdated
+
+    engine.index(repo)
+    assert rechunk_outdated(engine) == []  # current: nothing to do
+    meta = engine.resolve(repo)[0].store.meta
+    old = json.loads(meta.get_meta("indexed_settings")) | {"chunker": CHUNKER_VERSION - 1}
+    meta.set_meta(indexed_settings=json.dumps(old), settings=json.dumps(old))
+    assert rechunk_outdated(engine) == [repo.resolve()]
+    job = engine.job(repo)
+    job.thread.join(120)
+    assert not job.running and job.error is None, job.error
+    assert job.report.files_changed == job.report.files_total and job.report.chunks_embedded == 0
+    assert engine.status(repo).note == "" and rechunk_outdated(engine) == []

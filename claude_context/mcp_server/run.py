@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from claude_context.mcp_server.http import (
     TOKEN_ENV,
@@ -57,6 +58,26 @@ def _start_watcher(engine):
     except Exception as exc:  # the server works without it: searches see the last indexed state
         log.warning("could not start the file watcher: %s", exc)
         return None
+
+
+def rechunk_outdated(engine) -> list[Path]:
+    """Start a full run for each indexed codebase chunked by an older chunker (after an upgrade):
+    the watcher re-chunks only the files it sees change, and agents rarely call index_codebase.
+    Vectors of unchanged chunk texts come from the cache. One busy elsewhere is left to that."""
+    from claude_context.codebase import older_chunker
+
+    started: list[Path] = []
+    for root in engine.indexed_roots():
+        try:
+            cb = engine.codebase(root)
+            if cb is None or not root.is_dir() or older_chunker(cb.store.meta.get_all_meta()) is None:
+                continue
+            engine.start_index(root)
+            started.append(root)
+            log.warning("%s: re-chunking for this version's chunker in the background", root)
+        except Exception as exc:  # busy in another process, damaged, vanished: status says so
+            log.info("%s: not re-chunked at start (%s)", root, exc)
+    return started
 
 
 def _start_endpoint(engine):
@@ -128,7 +149,10 @@ def serve(
     )
     if warm_up:
         threading.Thread(target=_warm_up, args=(engine,), name="warm-up", daemon=True).start()
-    watcher = _start_watcher(engine) if (engine.config.watch if watch is None else watch) else None
+    keep_fresh = engine.config.watch if watch is None else watch
+    watcher = _start_watcher(engine) if keep_fresh else None
+    if keep_fresh:  # the same promise as watching: indexes follow the disk, and this version
+        threading.Thread(target=rechunk_outdated, args=(engine,), name="rechunk", daemon=True).start()
     endpoint = _start_endpoint(engine)
     _exit_on_sigterm()
     try:
