@@ -156,11 +156,12 @@ def _resolve(engine: Engine, path: str | Path) -> tuple[Codebase, str]:
         if not target.exists():
             raise UserError(f"path does not exist: {target}") from None
         raise
-    if sub and not (cb.root / sub).exists():
-        raise UserError(f"path does not exist: {cb.root / sub}")
-    if sub and (cb.root / sub).is_file():
+    inside = cb.root / sub
+    if sub and not inside.exists():
+        raise UserError(f"path does not exist: {inside}")
+    if sub and inside.is_file():
         raise UserError(
-            f"{cb.root / sub} is a file, not a folder: search its codebase or a folder inside it "
+            f"{inside} is a file, not a folder: search its codebase or a folder inside it "
             f"(--path '{sub}' narrows the results to files)"
         )
     return cb, sub

@@ -416,7 +416,7 @@ class TreeSitterChunker:
             nxt = pieces[i + 1] if i + 1 < len(pieces) else None
             if (
                 nxt is not None
-                and not any(self.lines.lines[k].strip() for k in range(p.end + 1, nxt.start))
+                and all(self.lines.blank[k] for k in range(p.end + 1, nxt.start))
                 and self._indent(p) == self._indent(nxt)  # a class's last note is not the next def's
                 and self.lines.size(p.start, nxt.end) <= self.max_chars
             ):
@@ -428,8 +428,8 @@ class TreeSitterChunker:
         return out
 
     def _indent(self, p: Piece) -> int:
-        line = next((ln for ln in self.lines.lines[p.start : p.end + 1] if ln.strip()), "")
-        return len(line) - len(line.lstrip())
+        first = self.lines.trim(p.start, p.end)
+        return self.lines.indent(first[0]) if first else 0
 
     def _comment_only(self, p: Piece, most: int = 3) -> bool:
         """Whether ``p`` holds nothing but at most ``most`` comment lines (and blank ones)."""

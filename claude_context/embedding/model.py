@@ -281,15 +281,12 @@ def ensure_export(
     folder = export_dir(models_dir, name, backend, arch)
     want = _wanted(source, backend, arch)
 
-    def valid() -> dict | None:
-        return _valid_manifest(folder, want)
-
-    manifest = valid()
+    manifest = _valid_manifest(folder, want)
     if manifest is None:
         models_dir.mkdir(parents=True, exist_ok=True)
         # one export per model across processes: the second waits, then reuses it
         with FileLock(models_dir / f".{folder.name}.lock"):
-            manifest = valid()  # another process may have finished it while we waited
+            manifest = _valid_manifest(folder, want)  # another process may have finished it meanwhile
             if manifest is None:
                 manifest = _export(folder, want, source, backend, arch, threads)
     return folder, str(manifest["file"])
@@ -508,11 +505,16 @@ class Embedder:
                 model = _MODELS[key] = self._load_model()
         return model
 
-    def _load_model(self):
+    def _source(self) -> str:
+        """The model's local path; with weights on disk the Hugging Face libraries stay offline."""
         path, bundled = resolve_model(self.model_name)
         if bundled or Path(path).exists():
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        return path
+
+    def _load_model(self):
+        path = self._source()
         _quiet_hf()
         try:
             if self.backend == "torch":
@@ -581,22 +583,22 @@ class Embedder:
     def _direct(self, build: bool):  # -> onnx_direct.OnnxEncoder | None
         """The export run directly (``onnx_direct``) for an ONNX backend; None for torch, for an
         export it cannot reproduce exactly, and (unless ``build``) before the export exists."""
-        if self.backend == "torch" or not onnx_available():
+        if self.backend == "torch":
             return None
         key = (self.model_name, self.backend, self.arch, str(self.models_dir))
-        with _MODELS_LOCK:
+        with _MODELS_LOCK:  # first: every query and every embedding window asks
             if key in _DIRECT:
                 return _DIRECT[key]
-        path, bundled = resolve_model(self.model_name)
+        if not onnx_available():
+            return None
         t0 = time.perf_counter()
         if not build:
+            path, _ = resolve_model(self.model_name)
             found = find_export(self.models_dir, self.model_name, path, self.backend, self.arch)
             if found is None:
                 return None
         else:
-            if bundled or Path(path).exists():
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            path = self._source()
             try:
                 found = ensure_export(
                     self.models_dir, self.model_name, path, self.backend, self.arch, self.threads

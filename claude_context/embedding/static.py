@@ -486,15 +486,19 @@ class StaticVectors:
         ids, first = np.unique(ids, return_index=True)  # sorted; a chunk two searches added once
         self._ids_arr, self._vecs = ids, vecs[first]
 
+    def _snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        """The sorted ids and their vectors, with every vector added so far folded in."""
+        with self._lock:
+            self._merge()
+            return self._ids_arr, self._vecs
+
     def rank(self, query: str | np.ndarray, allowed: set[int] | None, k: int) -> list[tuple[int, float]]:
         """The ``k`` chunks nearest the query (text, or its vector from ``query_vector``) by
         cosine, best first; ``allowed``: only those."""
         if (allowed is not None and not allowed) or k < 1:
             return []
         q = self.query_vector(query) if isinstance(query, str) else query
-        with self._lock:
-            self._merge()
-            ids, vecs = self._ids_arr, self._vecs
+        ids, vecs = self._snapshot()
         if len(ids) > self.exact_max and (allowed is None or len(allowed) > self.exact_max):
             found = self._graph_rank(ids, vecs, q, allowed, k)
             if found is not None:
@@ -561,9 +565,7 @@ class StaticVectors:
     def prepare_graph(self) -> None:
         """Start building the graph now if the codebase is large enough to want one, so the
         first searches after an index run find it ready (``fill``, ``ensure_all``)."""
-        with self._lock:
-            self._merge()
-            ids, vecs = self._ids_arr, self._vecs
+        ids, vecs = self._snapshot()
         with self._graph_lock:
             if len(ids) > self.exact_max:
                 self._current_graph(ids, vecs)
@@ -622,9 +624,7 @@ class StaticVectors:
 
     def _centroids(self, meta: MetadataStore) -> tuple[int, list[str], np.ndarray]:
         generation = self.complete_at
-        with self._lock:
-            self._merge()
-            ids, vecs = self._ids_arr, self._vecs
+        ids, vecs = self._snapshot()
         of = meta.chunk_paths()
         held = ids.tolist()
         paths = sorted({of[i] for i in held if i in of})
