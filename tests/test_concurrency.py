@@ -224,6 +224,15 @@ def test_kill_9_watcher_mid_update(engine, repo, home):
 
 def test_watch_cli_prints_one_line_per_update(engine, repo, home):
     engine.index(repo)
+    # an index from before an upgrade of the chunker: watch re-chunks it before it watches (the
+    # watcher alone would re-chunk only the files it sees change); texts that kept their chunks
+    # come from the cache
+    from claude_context.chunkers import CHUNKER_VERSION
+
+    meta = engine.resolve(repo)[0].store.meta
+    old = json.loads(meta.get_meta("indexed_settings")) | {"chunker": CHUNKER_VERSION - 1}
+    meta.set_meta(indexed_settings=json.dumps(old), settings=json.dumps(old))
+    assert engine.status(repo).note
     proc = subprocess.Popen(
         cli("watch", str(repo), "--debounce", "0.1"),
         env=dict(os.environ, CLAUDE_CONTEXT_HOME=str(home), COLUMNS="200"),
@@ -237,6 +246,8 @@ def test_watch_cli_prints_one_line_per_update(engine, repo, home):
     )
     try:
         wait_for(lambda: _watching(engine, repo, proc.pid), what="watching")
+        assert engine.status(repo).note == ""
+        assert json.loads(meta.get_meta("indexed_settings"))["chunker"] == CHUNKER_VERSION
         # a file taken away and put back: one line per update (cached vectors: no model load)
         text = (repo / "app" / "slugs.py").read_text()
         (repo / "app" / "slugs.py").unlink()

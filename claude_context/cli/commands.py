@@ -366,7 +366,8 @@ def serve(
 
 
 def _indexed_first(engine, paths: list[Path], quiet: bool) -> list[Path]:
-    """The roots of ``paths``, each indexed first if it is not (or has an unfinished index)."""
+    """The roots of ``paths``, each indexed first if it is not (or has an unfinished index, or one
+    chunked by an older chunker: after an upgrade, as the server does at start)."""
     roots: list[Path] = []
     for path in paths:
         st = _run(lambda p=path: engine.status(p))
@@ -383,6 +384,10 @@ def _indexed_first(engine, paths: list[Path], quiet: bool) -> list[Path]:
                 )
             roots.append(Path(report.root))
         else:
+            if st.note:  # chunked by an older chunker: the watcher alone would only re-chunk edits
+                if not quiet:
+                    err.print(f"{escape(str(path))}: {escape(st.note)}: re-chunking it first")
+                _run(lambda p=Path(st.root): engine.index(p))
             roots.append(Path(st.root))
     return roots
 
