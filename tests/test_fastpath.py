@@ -16,7 +16,7 @@ import pytest
 from conftest import wait_for
 
 SERVE = (sys.executable, "-m", "claude_context.cli", "serve", "--transport", "http")
-HEAVY = ("torch", "sentence_transformers", "onnxruntime", "transformers", "optimum")
+HEAVY = ("torch", "sentence_transformers", "onnxruntime", "transformers", "optimum", "model2vec")
 
 # Runs the CLI exactly as the console script does, then reports which heavy modules it imported.
 PROBE = """
@@ -77,6 +77,7 @@ def test_a_hybrid_search_without_a_server_loads_no_sentence_transformers(indexed
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["results"][0]["path"] == "crates/semver/src/lib.rs"
     assert "onnxruntime" in heavy and not {"torch", "sentence_transformers", "transformers"} & set(heavy)
+    assert "model2vec" not in heavy  # the static table is read directly (``static_direct``)
 
 
 def _free_port() -> int:

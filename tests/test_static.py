@@ -63,6 +63,53 @@ def test_the_table_is_built_once_under_the_model_cache(table) -> None:
     assert vecs.shape == (2, table.dim) and float(vecs[0] @ vecs[1]) > 0.5
 
 
+def test_the_table_is_read_without_model2vec_with_its_vectors(table, tmp_path) -> None:
+    """``static_direct`` encodes exactly as model2vec's ``StaticModel.encode`` (empty, short,
+    non-ASCII, control characters, texts cut by characters and by tokens, several batches); a new
+    process that loads the table and encodes never imports model2vec; a folder of another shape
+    is left to model2vec."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    import numpy as np
+    from model2vec import StaticModel
+
+    from claude_context.embedding.static_direct import StaticEncoder
+
+    texts = [
+        "",
+        "x",
+        "héllo wörld ✓ 𝔘nicode ẞ 日本語のテキスト",
+        "\x00\x01 \t\r binary-ish",
+        "def parse(version: str) -> tuple[int, ...]:\n    return tuple(map(int, version.split('.')))\n" * 60,
+        "token " * 3000,
+        "how are routes grouped and registered",
+    ]
+    ref = StaticModel.from_pretrained(str(table.folder), force_download=False).encode(
+        texts, max_length=static_mod.MAX_TOKENS, batch_size=3, use_multiprocessing=False
+    )
+    direct = StaticEncoder(table.folder).encode(texts, static_mod.MAX_TOKENS, batch_size=3)
+    assert direct.dtype == ref.dtype and np.array_equal(direct, ref)
+    mine = table.encode(texts)
+    assert mine.dtype == np.float32 and np.abs(np.linalg.norm(mine[1:], axis=1) - 1).max() < 1e-5
+    code = (
+        "import sys; from pathlib import Path; from claude_context.embedding.static import StaticTable; "
+        f"t = StaticTable(Path({str(table.folder)!r})); t.encode(['parse a version']); "
+        "print('model2vec' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
+    other = tmp_path / "table"
+    shutil.copytree(table.folder, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps(config | {"model_type": "something-newer"}))
+    with pytest.raises(ValueError, match="not a mean-pooled model2vec table"):
+        StaticEncoder(other)
+    assert np.array_equal(static_mod.StaticTable(other).encode(texts), mine)
+
+
 def test_static_vectors_rank_the_chunks_allowed_and_are_encoded_once(table, tmp_path, monkeypatch) -> None:
     cache = EmbeddingCache(tmp_path / "embeddings.sqlite")
     vectors = static_mod.StaticVectors(table, cache)

@@ -108,21 +108,31 @@ def _valid(folder: Path, want: dict) -> bool:
 
 
 class StaticTable:
-    """A loaded model2vec table: ``encode`` gives normalized float32 vectors."""
+    """A loaded model2vec table: ``encode`` gives normalized float32 vectors. Read directly
+    (``static_direct``: model2vec's import costs ~0.17 s a process), through model2vec when the
+    folder holds anything else."""
 
     def __init__(self, folder: Path) -> None:
-        from model2vec import StaticModel
+        from claude_context.embedding.static_direct import StaticEncoder
 
         self.folder = folder
-        self.model = StaticModel.from_pretrained(str(folder), force_download=False)
-        self.dim = int(self.model.dim)
+        try:
+            direct = StaticEncoder(folder)
+            self.dim, self._encode = direct.dim, direct.encode
+        except (OSError, ValueError, KeyError) as exc:
+            log.info("static table through model2vec (%s)", exc)
+            from model2vec import StaticModel
+
+            model = StaticModel.from_pretrained(str(folder), force_download=False)
+            self.dim = int(model.dim)
+            self._encode = lambda texts, max_length, batch_size: model.encode(
+                texts, max_length=max_length, batch_size=batch_size, use_multiprocessing=False
+            )
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.model.encode(
-            list(texts), max_length=MAX_TOKENS, batch_size=1024, use_multiprocessing=False
-        ).astype(np.float32, copy=False)
+        vecs = self._encode(list(texts), MAX_TOKENS, 1024).astype(np.float32, copy=False)
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return vecs / norms
