@@ -51,7 +51,7 @@ class StaticEncoder:
         special tokens, the unknown token dropped, ``max_length`` tokens kept; per batch the mean
         of their rows (times their weights), normalized when the table says so."""
         out = [self._batch(texts[i : i + batch_size], max_length) for i in range(0, len(texts), batch_size)]
-        return np.concatenate(out, axis=0)
+        return np.concatenate(out, axis=0) if out else np.zeros((0, self.dim), dtype=self.embedding.dtype)
 
     def _batch(self, texts: Sequence[str], max_length: int | None) -> np.ndarray:
         if max_length is not None:
