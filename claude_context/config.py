@@ -90,6 +90,7 @@ class Config:
     static_complete_weight: float = 0.25  # its ranking of every chunk, for file-seeking queries
     static_complete_max_chunks: int = 40_000  # larger go without it (raised: a graph past 40k, ~2.7 KB/chunk)
     static_file_weight: float = 0.1  # beside it, each file's closeness by its chunks' mean vector
+    central_file_weight: float = 0.5  # and its centrality (search/centrality.py), added to that closeness
     keyword_weight: float = 0.6
     code_query_boost: float = 2.0  # keyword_weight x this when the query spells code (getX, a.b, `x`)
     symbol_boost: float = 0.0

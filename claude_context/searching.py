@@ -23,6 +23,7 @@ from claude_context.index.base import Hit
 from claude_context.records import SearchFilter
 from claude_context.reports import CodebaseStatus, semantic_note
 from claude_context.search import boosts
+from claude_context.search.centrality import file_centrality
 from claude_context.search.multi import page_results, pool, pooled_line_source, split_roots
 from claude_context.search.ranking import RankSettings, for_coverage, fuse
 from claude_context.search.results import SearchResponse, SearchResult, shape_results
@@ -290,7 +291,8 @@ def complete_static_hits(
     queries that seek files: its token-level matches find files the transformer's and the
     keywords' rankings miss (measured on the three query kinds: bench/README.md; doc sentences
     lose by it, so they go without). With them, each file's closeness to the query by the mean
-    of its chunks' vectors (``StaticVectors.file_scores``): what the file as a whole is about.
+    of its chunks' vectors (``StaticVectors.file_scores``): what the file as a whole is about,
+    plus its centrality (``search/centrality.py``): how much of the rest of the code uses it.
     Runs in a worker thread while the query is embedded and the other rankings retrieved
     (numpy's scan releases the GIL). Empty while some chunk has no static vector yet
     (``StaticVectors.ensure_all``); while indexing (not ``complete``) a search encodes none
@@ -303,6 +305,9 @@ def complete_static_hits(
         q = vectors.query_vector(query)
         hits = [Hit(cid, score) for cid, score in vectors.rank(q, allowed, STATIC_RANKED)]
         files = vectors.file_scores(q, cb.store.meta) if cb.config.static_file_weight else {}
+        if files and cb.config.central_file_weight:  # the file the rest of the code uses
+            for path, c in file_centrality(cb.store.meta).items():
+                files[path] = files.get(path, 0.0) + cb.config.central_file_weight * c
         return hits, files
     except Exception as exc:
         log.warning("static ranking failed (%s): without it", exc)

@@ -17,6 +17,7 @@ from claude_context.config import load_config
 from claude_context.embedding import Embedder, EmbeddingCache
 from claude_context.embedding import static as static_mod
 from claude_context.engine import Engine
+from claude_context.search.centrality import file_centrality
 
 pytestmark = pytest.mark.skipif(not static_mod.model2vec_available(), reason="model2vec is not installed")
 
@@ -345,7 +346,12 @@ def test_each_file_is_scored_as_a_whole_by_the_mean_of_its_chunks(
     )
     cold_engine.search(repo, "prize drop odds", limit=3)
     rankings, rows = fused[0]
-    assert rankings["files"] and all(h.score == scores[rows[h.id].chunk.path] for h in rankings["files"])
+    central = file_centrality(meta)  # plus how much of the rest uses the file (test below)
+    assert central and rankings["files"]
+    weight = cb.config.central_file_weight
+    for h in rankings["files"]:
+        path = rows[h.id].chunk.path
+        assert h.score == pytest.approx(scores.get(path, 0.0) + weight * central.get(path, 0.0))
     fused.clear()
     cold_engine.search(repo, "Roll the loot table for a prize.", limit=3)  # a doc sentence
     assert "files" not in fused[0][0]
@@ -356,6 +362,70 @@ def test_each_file_is_scored_as_a_whole_by_the_mean_of_its_chunks(
     cold_engine.index(repo)
     assert vectors.ensure_all(meta, 10**6)
     assert "game/jackpot.lua" in vectors.file_scores(q, meta)
+
+
+def test_a_file_the_rest_of_the_code_uses_is_the_likelier_answer(
+    table, static_on, cold_engine, tmp_path: Path, monkeypatch
+) -> None:
+    """``search/centrality``: a file's centrality is how many other files use a name it defines
+    (tests and names defined in more than three files left out), on a log scale to 1; it lifts
+    a file-seeking question's candidates beside the file's closeness. After an edit the previous
+    map answers until a thread has computed the new one."""
+    import math
+
+    from claude_context.search import centrality
+
+    helper = (
+        'def {0}(text):\n    """Tidy the whitespace of a text: {1}."""\n'
+        '    return " ".join(text.split())\n\n\n'
+    )
+    files = {
+        "pkg/strings.py": helper.format("squash_spaces", "collapse runs of blanks")
+        + helper.format("strip_margins", "trim each line"),
+        "pkg/texts.py": helper.format("collapse_blanks", "collapse runs of blanks")
+        + helper.format("trim_lines", "trim each line"),
+        "tests/test_texts.py": "from pkg.texts import trim_lines\n\n\ndef test_trim():\n"
+        "    assert trim_lines(' a ') == 'a'\n",
+        "pkg/e.py": "from pkg.texts import collapse_blanks\n\n\ndef clean(x):\n"
+        "    return collapse_blanks(x)\n",
+        "pkg/main.py": "from pkg import a\n\n\ndef main():\n    return a.run()\n",
+    }
+    use = "from pkg.{0} import {1}\n\n\ndef run():\n    return {1}('{2}')\n"
+    for name in "abcd":
+        files[f"pkg/{name}.py"] = use.format("strings", "squash_spaces", name)
+    root = tmp_path / "repo"
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    cold_engine.index(root)
+    cb, _ = cold_engine.resolve(root)
+    scores = centrality.compute(cb.store.meta)
+    # strings.py: used by a-d; texts.py: by e.py (the test does not count); run (4 definers): none
+    assert scores["pkg/strings.py"] == 1.0
+    assert scores["pkg/texts.py"] == pytest.approx(math.log(2) / math.log(5))
+    assert not {"pkg/a.py", "pkg/e.py", "tests/test_texts.py"} & set(scores)
+    # a question both files answer alike: each file's best chunk is lifted by the file lift's
+    # share of the top score x its centrality x the weight (here 1.0 and 0.43: what decides)
+    question = "helpers that tidy whitespace"
+    with_prior = {r.path: r.score for r in cold_engine.search(root, question, limit=4).results}
+    monkeypatch.setenv("CLAUDE_CONTEXT_CENTRAL_FILE_WEIGHT", "0")
+    plain = Engine(load_config())
+    try:
+        without = {r.path: r.score for r in plain.search(root, question, limit=4).results}
+    finally:
+        plain.close()
+    gain = {p: with_prior[p] - without[p] for p in ("pkg/strings.py", "pkg/texts.py")}
+    assert gain["pkg/texts.py"] > 0
+    assert gain["pkg/strings.py"] / gain["pkg/texts.py"] == pytest.approx(math.log(5) / math.log(2), rel=1e-3)
+    assert gain["pkg/strings.py"] > abs(without["pkg/strings.py"] - without["pkg/texts.py"])
+
+    known = centrality.file_centrality(cb.store.meta)
+    for name in "abcd":  # the four users move over to texts.py
+        (root / f"pkg/{name}.py").write_text(use.format("texts", "collapse_blanks", name))
+    cold_engine.index(root)
+    assert centrality.file_centrality(cb.store.meta) is known  # the previous map, meanwhile
+    wait_for(lambda: centrality.file_centrality(cb.store.meta) is not known, what="the new map")
+    assert centrality.file_centrality(cb.store.meta)["pkg/texts.py"] == 1.0
 
 
 def test_the_table_is_checked_again_only_when_the_chunks_change(

@@ -19,6 +19,7 @@ from claude_context.errors import IndexDamagedError
 from claude_context.faults import is_damage
 from claude_context.records import Chunk, Ref
 
+_NOT_DEFINITIONS = "('module', 'text', 'section')"  # chunk kinds that define no name (search/boosts)
 SCHEMA_VERSION = 2  # 2: the refs table (identifier uses); older indexes re-chunk once to fill it
 
 _SCHEMA = """
@@ -280,6 +281,18 @@ class MetadataStore:
             ]
         return [_row_to_stored(r) for r in (exact + rest)[:limit]]
 
+    def definition_paths(self) -> list[tuple[str, str]]:
+        """(name, path) of every definition chunk's name of three characters or more, once each
+        (``search/centrality``)."""
+        return self._con().execute(
+            "SELECT DISTINCT name, path FROM chunks "
+            f"WHERE length(name) > 2 AND kind NOT IN {_NOT_DEFINITIONS}"
+        ).fetchall()
+
+    def names_used(self) -> list[tuple[str, str]]:
+        """(path, name) of every name a file uses (``refs``), once per file."""
+        return self._con().execute("SELECT DISTINCT path, name FROM refs").fetchall()
+
     def definitions_named(self, names: Iterable[str], limit: int) -> list[tuple[int, str]]:
         """(id, path) of definition chunks whose name is one of ``names`` (any case; the caller
         checks case), through the name index: cheap whatever the index size."""
@@ -289,7 +302,7 @@ class MetadataStore:
             out.extend(
                 con.execute(
                     "SELECT id, path FROM chunks WHERE name = ? COLLATE NOCASE "
-                    "AND kind NOT IN ('module', 'text', 'section') LIMIT ?",
+                    f"AND kind NOT IN {_NOT_DEFINITIONS} LIMIT ?",
                     (name, limit),
                 ).fetchall()
             )
