@@ -34,6 +34,7 @@ import retrieval
 OFF = {
     "static_complete_weight": 0.0,
     "static_file_weight": 0.0,
+    "central_file_weight": 0.0,
     "seek_candidates": 150,
     "superseded_weight": 1.0,
     "definition_boost": 0.0,
@@ -51,6 +52,7 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("previous ranking (none of the signals below, prose weight 0.8, tests 0.5)", OFF),
     ("no static ranking beside the complete index", {"static_complete_weight": 0.0}),
     ("no file closeness by the static table (static_file_weight 0)", {"static_file_weight": 0.0}),
+    ("no file centrality (central_file_weight 0)", {"central_file_weight": 0.0}),
     ("file-seeking queries: the narrow pool (seek_candidates 150)", {"seek_candidates": 150}),
     ("no superseded-version prior (v3/ beside v4/ at full weight)", {"superseded_weight": 1.0}),
     ("keyword mode", {"search_mode": "keyword"}),
@@ -90,6 +92,7 @@ STEPS: dict[str, tuple[float | str, ...]] = {
     "code_query_boost": (0.75, 1.3),
     "static_complete_weight": (0.6, 1.6),
     "static_file_weight": (0.5, 2.0),
+    "central_file_weight": (0.6, 1.5),
     "seek_coherence": (0.7, 1.4),
     "seek_saturation_decay": (0.8, 1.3),
     "seek_path_boost": ("+0.1", "+0.2"),
