@@ -43,6 +43,124 @@ def test_references_find_every_call_site(engine, xref: Path, name: str) -> None:
         assert any(r.kind == "import" for r in found.results)
 
 
+# language -> (definition file and text, two callers), the name, the definition's line
+OTHER_LANGUAGES = {
+    "ruby": (
+        ("lib/pricing.rb", "# Prices.\ndef apply_discount(total, rate)\n  total * (1 - rate)\nend\n"),
+        ("lib/cart.rb", "def cart_total(sum)\n  apply_discount(sum, 0.1)\nend\n"),
+        ("lib/invoice.rb", "class Invoice\n  def due(sum)\n    apply_discount(sum, 0.2)\n  end\nend\n"),
+        "apply_discount",
+    ),
+    "kotlin": (
+        (
+            "src/Pricing.kt",
+            "package shop\n\nfun applyDiscount(total: Double, rate: Double): Double =\n"
+            "    total * (1 - rate)\n",
+        ),
+        (
+            "src/Cart.kt",
+            "package shop\n\nfun cartTotal(sum: Double): Double {\n    return applyDiscount(sum, 0.1)\n}\n",
+        ),
+        (
+            "src/Invoice.kt",
+            "package shop\n\nclass Invoice {\n    fun due(sum: Double) = applyDiscount(sum, 0.2)\n}\n",
+        ),
+        "applyDiscount",
+    ),
+    "c": (
+        (
+            "src/pricing.c",
+            "double apply_discount(double total, double rate) {\n  return total * (1 - rate);\n}\n",
+        ),
+        ("src/cart.c", "double cart_total(double sum) {\n  return apply_discount(sum, 0.1);\n}\n"),
+        ("src/invoice.c", "double invoice_due(double sum) {\n  return apply_discount(sum, 0.2);\n}\n"),
+        "apply_discount",
+    ),
+    "cpp": (
+        (
+            "src/pricing.cpp",
+            "namespace shop {\ndouble applyDiscount(double total, double rate) {\n"
+            "  return total * (1 - rate);\n}\n}\n",
+        ),
+        ("src/cart.cpp", "double cartTotal(double sum) {\n  return shop::applyDiscount(sum, 0.1);\n}\n"),
+        (
+            "src/invoice.cpp",
+            "struct Invoice {\n  double due(double sum) { return shop::applyDiscount(sum, 0.2); }\n};\n",
+        ),
+        "applyDiscount",
+    ),
+    "csharp": (
+        (
+            "src/Pricing.cs",
+            "static class Pricing {\n    public static double ApplyDiscount(double total, double rate)\n"
+            "    {\n        return total * (1 - rate);\n    }\n}\n",
+        ),
+        (
+            "src/Cart.cs",
+            "class Cart {\n    double Total(double sum) {\n"
+            "        return Pricing.ApplyDiscount(sum, 0.1);\n    }\n}\n",
+        ),
+        (
+            "src/Invoice.cs",
+            "class Invoice {\n    double Due(double sum) {\n"
+            "        return Pricing.ApplyDiscount(sum, 0.2);\n    }\n}\n",
+        ),
+        "ApplyDiscount",
+    ),
+    "php": (
+        (
+            "src/pricing.php",
+            "<?php\nfunction apply_discount($total, $rate) {\n    return $total * (1 - $rate);\n}\n",
+        ),
+        ("src/cart.php", "<?php\nfunction cart_total($sum) {\n    return apply_discount($sum, 0.1);\n}\n"),
+        (
+            "src/invoice.php",
+            "<?php\nclass Invoice {\n    function due($sum) {\n"
+            "        return apply_discount($sum, 0.2);\n    }\n}\n",
+        ),
+        "apply_discount",
+    ),
+    "swift": (
+        (
+            "Sources/Pricing.swift",
+            "func applyDiscount(_ total: Double, _ rate: Double) -> Double {\n"
+            "    return total * (1 - rate)\n}\n",
+        ),
+        (
+            "Sources/Cart.swift",
+            "func cartTotal(_ sum: Double) -> Double {\n    return applyDiscount(sum, 0.1)\n}\n",
+        ),
+        (
+            "Sources/Invoice.swift",
+            "struct Invoice {\n    func due(_ sum: Double) -> Double {\n"
+            "        return applyDiscount(sum, 0.2)\n    }\n}\n",
+        ),
+        "applyDiscount",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(OTHER_LANGUAGES))
+def test_references_in_more_languages(engine, tmp_path: Path, language: str) -> None:
+    """Call sites are recorded beyond the first languages (Ruby, Kotlin, C, C++, C#, PHP, Swift):
+    ``find_references`` lists the definition, then both calls."""
+    definition, *callers, name = OTHER_LANGUAGES[language]
+    root = tmp_path / language
+    for rel, text in (definition, *callers):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    engine.index(root)
+    found = engine.references(root, name).results
+    if language != "csharp":  # a C# method lives in a class: a small class is one chunk, named for it
+        assert found[0].kind == "definition" and found[0].path == definition[0], found
+    calls = {(r.path, r.line) for r in found if r.kind == "call"}
+    expected = {
+        (rel, 1 + next(i for i, ln in enumerate(text.splitlines()) if f"{name}(" in ln))
+        for rel, text in callers
+    }
+    assert calls == expected
+
+
 def test_references_follow_edits_and_pages(engine, xref: Path) -> None:
     engine.index(xref)
     (xref / "py" / "shop" / "refund.py").write_text(

@@ -34,6 +34,14 @@ _JS_COMMON = """
 (jsx_self_closing_element name: (identifier) @call)
 """
 
+# C and C++: calls (plain, through a field), typedef'd and class types, identifiers as arguments.
+_C_COMMON = """
+(call_expression function: (identifier) @call)
+(call_expression function: (field_expression field: (field_identifier) @call))
+(type_identifier) @type
+(argument_list (identifier) @use)
+"""
+
 _PATTERNS: dict[str, str] = {
     "python": """
 (call function: (identifier) @call)
@@ -78,6 +86,67 @@ _PATTERNS: dict[str, str] = {
 (use_list (scoped_identifier name: (identifier) @import))
 (arguments (identifier) @use)
 """,
+    "ruby": """
+(call method: (identifier) @call)
+(call receiver: (constant) @type)
+(call receiver: (scope_resolution name: (constant) @type))
+(superclass (constant) @type)
+(superclass (scope_resolution name: (constant) @type))
+(argument_list (constant) @use)
+(argument_list (scope_resolution name: (constant) @use))
+(argument_list (identifier) @use)
+""",
+    "kotlin": """
+(call_expression (simple_identifier) @call)
+(call_expression (navigation_expression (navigation_suffix (simple_identifier) @call)))
+(user_type (type_identifier) @type)
+(import_header (identifier (simple_identifier) @import .))
+(value_argument (simple_identifier) @use)
+""",
+    "c": _C_COMMON,
+    "cpp": _C_COMMON
+    + """
+(call_expression function: (qualified_identifier name: (identifier) @call))
+(call_expression function: (template_function name: (identifier) @call))
+(qualified_identifier name: (type_identifier) @type)
+""",
+    "csharp": """
+(invocation_expression function: (identifier) @call)
+(invocation_expression function: (member_access_expression name: (identifier) @call))
+(object_creation_expression type: (identifier) @call)
+(object_creation_expression type: (generic_name (identifier) @call))
+(base_list (identifier) @type)
+(base_list (generic_name (identifier) @type))
+(parameter type: (identifier) @type)
+(variable_declaration type: (identifier) @type)
+(method_declaration returns: (identifier) @type)
+(property_declaration type: (identifier) @type)
+(generic_name (identifier) @type)
+(type_argument_list (identifier) @type)
+(using_directive (qualified_name name: (identifier) @import))
+(using_directive (identifier) @import)
+(member_access_expression expression: (identifier) @use)
+(argument (identifier) @use)
+""",
+    "php": """
+(function_call_expression function: (name) @call)
+(member_call_expression name: (name) @call)
+(scoped_call_expression name: (name) @call)
+(scoped_call_expression scope: (name) @type)
+(object_creation_expression (name) @call)
+(named_type (name) @type)
+(base_clause (name) @type)
+(class_interface_clause (name) @type)
+(namespace_use_clause (qualified_name (name) @import .))
+(namespace_use_clause (name) @import)
+""",
+    "swift": """
+(call_expression (simple_identifier) @call)
+(call_expression (navigation_expression (navigation_suffix (simple_identifier) @call)))
+(user_type (type_identifier) @type)
+(import_declaration (identifier (simple_identifier) @import .))
+(value_argument (simple_identifier) @use)
+""",
     "java": """
 (method_invocation name: (identifier) @call)
 (object_creation_expression type: (type_identifier) @call)
@@ -98,6 +167,11 @@ _DEFINING = frozenset(
         "enum_declaration",
         "record_declaration",
         "struct_item",
+        "class_specifier",
+        "struct_specifier",
+        "union_specifier",
+        "enum_specifier",
+        "alias_declaration",
         "enum_item",
         "trait_item",
         "type_item",
