@@ -67,11 +67,17 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class Ref:
-    """A use of a name in a file: a call site, an import, a type use or an argument."""
+    """A use of a name in a file (a call site, an import, a type use or an argument) or, kind
+    ``definition``, a definition (nested ones too: a method of a class small enough to be one
+    chunk has no chunk of its own), with its last line, symbol path and signature."""
 
     name: str
-    line: int  # 1-based
-    kind: str  # call | import | type | use
+    line: int  # 1-based: the use's line; a definition's first line
+    kind: str  # call | import | type | use | definition
+    end_line: int = 0  # definitions only: last line, symbol path, signature, kind (method, class, ...)
+    symbol: str = ""
+    signature: str = ""
+    def_kind: str = ""
 
 
 @dataclass(slots=True)

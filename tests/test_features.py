@@ -151,14 +151,47 @@ def test_references_in_more_languages(engine, tmp_path: Path, language: str) -> 
         (root / rel).write_text(text)
     engine.index(root)
     found = engine.references(root, name).results
-    if language != "csharp":  # a C# method lives in a class: a small class is one chunk, named for it
-        assert found[0].kind == "definition" and found[0].path == definition[0], found
+    # the definition first, also a C# method, whose class is one chunk (found in ``defs``)
+    assert found[0].kind == "definition" and found[0].path == definition[0], found
     calls = {(r.path, r.line) for r in found if r.kind == "call"}
     expected = {
         (rel, 1 + next(i for i, ln in enumerate(text.splitlines()) if f"{name}(" in ln))
         for rel, text in callers
     }
     assert calls == expected
+
+
+def test_symbols_inside_a_class_that_is_one_chunk(engine, tmp_path: Path) -> None:
+    """A small class is one chunk named for the class; its methods are still found by name or
+    by dotted path (``defs``), with their own lines and signature, once each; a method big enough
+    to be its own chunk is listed once too."""
+    root = tmp_path / "shop"
+    root.mkdir()
+    (root / "pricing.py").write_text(
+        'class Pricing:\n    """Prices."""\n\n    def apply_discount(self, total, rate):\n'
+        "        return total * (1 - rate)\n\n    def tax(self, total):\n        return total * 0.2\n"
+    )
+    body = "\n".join(f"        step_{i} = total * {i}" for i in range(80))
+    (root / "ledger.py").write_text(
+        f"class Ledger:\n    def settle(self, total):\n{body}\n        return total\n\n"
+        "    def close(self):\n        return None\n"
+    )
+    engine.index(root)
+    cb, _ = engine.resolve(root)
+    assert {sc.chunk.symbol for sc in cb.store.meta.chunks_for_path("pricing.py")} == {"Pricing"}  # one chunk
+    for name in ("apply_discount", "Pricing.apply_discount", "APPLY_DISCOUNT"):
+        hits = engine.symbols(root, name).results
+        assert [(h.path, h.start_line, h.end_line, h.symbol, h.kind) for h in hits] == [
+            ("pricing.py", 4, 5, "Pricing.apply_discount", "method")
+        ], name
+        assert hits[0].signature == "def apply_discount(self, total, rate):"
+    assert engine.symbols(root, "Ledger.apply_discount").results == []
+    assert [h.symbol for h in engine.symbols(root, "tax", kind="method").results] == ["Pricing.tax"]
+    assert engine.symbols(root, "tax", kind="class").results == []
+    settle = engine.symbols(root, "settle").results  # its own chunks: listed from them, once
+    assert [h.symbol for h in settle] == ["Ledger.settle"], settle
+    refs = engine.references(root, "apply_discount").results
+    assert refs[0].kind == "definition" and (refs[0].path, refs[0].line) == ("pricing.py", 4)
 
 
 def test_references_follow_edits_and_pages(engine, xref: Path) -> None:
@@ -194,6 +227,7 @@ def test_old_index_upgrades_to_references(engine, xref: Path) -> None:
     engine.close()
     con = sqlite3.connect(folder / "index.sqlite")  # what a version-1 index looked like
     con.execute("DELETE FROM refs")
+    con.execute("DELETE FROM defs")  # (version 2 had uses but no definitions table: re-chunked too)
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.commit()
     con.close()

@@ -16,6 +16,8 @@ from typing import Any
 
 from claude_context.records import Ref
 
+from .languages import SPECS
+
 log = logging.getLogger(__name__)
 
 _JS_COMMON = """
@@ -180,7 +182,7 @@ _DEFINING = frozenset(
         "constraint",
     }
 )
-LANGUAGES = frozenset(_PATTERNS)
+LANGUAGES = frozenset(_PATTERNS) | frozenset(SPECS)  # uses where patterns exist, definitions everywhere
 
 
 @functools.cache
@@ -189,8 +191,6 @@ def _queries(language: str) -> tuple[Any, ...]:
     node type this grammar lacks is left out (found by compiling each alone), not the language."""
     from tree_sitter import Query
     from tree_sitter_language_pack import get_language
-
-    from .languages import SPECS
 
     lang = get_language(SPECS[language].grammar)  # type: ignore[arg-type]
     try:
@@ -208,9 +208,10 @@ def _queries(language: str) -> tuple[Any, ...]:
 
 
 def extract_refs(language: str, text: str) -> list[Ref]:
-    """The references in one file, sorted by line; [] for languages without patterns or on any
-    parser trouble (references are a help, never a reason to fail indexing)."""
-    if language not in _PATTERNS or not text:
+    """The references in one file, sorted by line, then its definitions (``find_symbol``); [] on
+    any parser trouble (references are a help, never a reason to fail indexing). A language
+    without use patterns gets its definitions only."""
+    if language not in LANGUAGES or not text:
         return []
     try:
         return _extract(language, text)
@@ -222,13 +223,12 @@ def extract_refs(language: str, text: str) -> list[Ref]:
 def _extract(language: str, text: str) -> list[Ref]:
     from tree_sitter import QueryCursor
 
-    from .languages import SPECS
-    from .treesitter import parse_with_deadline
+    from .treesitter import definitions, parse_with_deadline
 
     src = text.encode("utf-8", "surrogatepass")
     root = parse_with_deadline(SPECS[language].grammar, src).root_node
     found: dict[tuple[str, int], str] = {}
-    for query in _queries(language):
+    for query in _queries(language) if language in _PATTERNS else ():
         for kind, nodes in QueryCursor(query).captures(root).items():
             for node in nodes:
                 name = _name(src, node, kind)
@@ -237,7 +237,12 @@ def _extract(language: str, text: str) -> list[Ref]:
                 key = (name, node.start_point[0] + 1)
                 if _RANK.get(kind, 9) < _RANK.get(found.get(key, ""), 9):
                     found[key] = kind  # one row per name and line: the most telling kind
-    return sorted((Ref(name, line, kind) for (name, line), kind in found.items()), key=_order)
+    uses = sorted((Ref(name, line, kind) for (name, line), kind in found.items()), key=_order)
+    defined = [
+        Ref(name, start, "definition", end, symbol, signature, kind)
+        for name, symbol, kind, start, end, signature in definitions(SPECS[language], text, root)
+    ]
+    return uses + defined
 
 
 _RANK = {"call": 0, "import": 1, "type": 2, "use": 3}

@@ -450,3 +450,26 @@ class TreeSitterChunker:
                 continue
             out.append(p)
         return out
+
+
+def definitions(spec: LangSpec, text: str, root: Any) -> list[tuple[str, str, str, int, int, str]]:
+    """Every definition of a parsed file, nested ones too, as the chunker classifies them: (name,
+    symbol path, kind, first line, last line (1-based), signature). A method of a class small
+    enough to be one chunk has no chunk of its own; this is how ``find_symbol`` finds it."""
+    chunker = TreeSitterChunker(spec, text, Lines(text), 1)
+    out: list[tuple[str, str, str, int, int, str]] = []
+    stack: list[tuple[list[Def], str, str]] = [(chunker._collect(root), "", "module")]
+    while stack:
+        defs, prefix, parent_kind = stack.pop()
+        for d in defs:
+            named = bool(d.name) and d.name != "<anonymous>"
+            symbol = f"{prefix}.{d.name}" if prefix and named else d.name if named else prefix
+            kind = "method" if d.kind == "function" and parent_kind in CLASS_LIKE else d.kind
+            if named:
+                start, end = chunker.span_of(d.node)
+                signature = chunker._signature(d, min(chunker._sig_start(d), end))
+                out.append((d.name, symbol, kind, start + 1, end + 1, signature))
+            if d.body is not None:
+                stack.append((chunker._collect(d.body), symbol, kind))
+    out.sort(key=lambda t: (t[3], t[1]))
+    return out

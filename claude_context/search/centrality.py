@@ -73,11 +73,11 @@ def _refresh(meta: MetadataStore, generation: int) -> None:
 def compute(meta: MetadataStore) -> dict[str, float]:
     """log(1 + users) / log(1 + most users) per file, from the store's definitions and uses."""
     definers: dict[str, set[str]] = defaultdict(set)
-    for name, path in meta.definition_paths():
+    for name, path in meta.identifiers.definition_paths():
         if not is_test_path(path):
             definers[name].add(path)
     users: dict[str, set[str]] = defaultdict(set)
-    for path, name in meta.names_used():
+    for path, name in meta.identifiers.names_used():
         targets = definers.get(name)
         if not targets or len(targets) > MAX_DEFINERS or is_test_path(path):
             continue

@@ -71,9 +71,31 @@ def _inside(path: str, sub: str) -> bool:
 
 
 def symbol_hits(meta: MetadataStore, name: str, kind: str | None, sub: str, want: int) -> list[SymbolHit]:
-    """Up to ``want`` definitions named ``name`` (exact first, then by prefix) inside ``sub``."""
+    """Up to ``want`` definitions named ``name`` inside ``sub``: definition chunks of that name
+    (the pieces of one split definition as one hit over its whole span), then the definitions
+    without a chunk of their own (a method of a class that is one chunk: the ``defs`` table),
+    then chunks whose name starts with it."""
     rows = meta.find_symbols(name, kind, want * 4 if sub else want)
-    return [_symbol_hit(sc) for sc in rows if _inside(sc.chunk.path, sub)][:want]
+    hits = [_symbol_hit(sc) for sc in rows if _inside(sc.chunk.path, sub)]
+    last = name.rsplit(".", 1)[-1].lower()
+    exact = [h for h in hits if h.symbol == name or h.symbol.rsplit(".", 1)[-1].lower() == last]
+    defs = [SymbolHit(*row) for row in meta.identifiers.find_definitions(name, kind, want * 4)]
+    defs = [d for d in defs if _inside(d.path, sub)]
+    whole: dict[tuple[str, int], SymbolHit] = {}  # a definition -> the one hit of its chunks
+    for h in exact:
+        d = next((d for d in defs if d.symbol == h.symbol and _overlap(d, h)), None)
+        key = (h.path, d.start_line) if d else (h.path, -len(whole) - 1)
+        first = whole.setdefault(key, h)
+        if first is not h:
+            first.start_line = min(first.start_line, h.start_line)
+            first.end_line = max(first.end_line, h.end_line, d.end_line if d else 0)
+    listed = list(whole.values())
+    nested = [d for d in defs if not any(_overlap(h, d) for h in listed)]
+    return (listed + nested + [h for h in hits if h not in exact])[:want]
+
+
+def _overlap(a: SymbolHit, b: SymbolHit) -> bool:
+    return a.path == b.path and a.start_line <= b.end_line and b.start_line <= a.end_line
 
 
 def _symbol_hit(sc: StoredChunk) -> SymbolHit:
@@ -118,10 +140,10 @@ def find_references(
         RefHit(h.path, _signature_line(h, line_of), "definition", "", h.symbol, h.end_line) for h in defs
     ]
     defined = {(h.path, h.line) for h in items}
-    rows = meta.find_refs(last, MAX_ROWS, sub)
+    rows = meta.identifiers.find_refs(last, MAX_ROWS, sub)
     items += [RefHit(p, line, kind, "") for p, line, kind in rows if (p, line) not in defined]
     out = LookupResponse(root, name)
-    if not meta.has_refs() and meta.chunk_count():
+    if not meta.identifiers.recorded() and meta.chunk_count():
         out.note = "no references are stored for this codebase yet: run `claude-context index` on it once"
     elif not items:
         out.note = f'no definition or use of "{name}" is indexed'

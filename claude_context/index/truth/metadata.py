@@ -17,10 +17,12 @@ from pathlib import Path
 from claude_context.db import ThreadConnections
 from claude_context.errors import IndexDamagedError
 from claude_context.faults import is_damage
-from claude_context.records import Chunk, Ref
+from claude_context.index.truth.identifiers import NOT_DEFINITIONS, IdentifierIndex
+from claude_context.records import Chunk
 
-_NOT_DEFINITIONS = "('module', 'text', 'section')"  # chunk kinds that define no name (search/boosts)
-SCHEMA_VERSION = 2  # 2: the refs table (identifier uses); older indexes re-chunk once to fill it
+# 2: the refs table (identifier uses); 3: the defs table (every definition, nested ones too). An
+# older index re-chunks once to fill them in.
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,6 +65,18 @@ CREATE TABLE IF NOT EXISTS refs (
 );
 CREATE INDEX IF NOT EXISTS refs_name ON refs(name);
 CREATE INDEX IF NOT EXISTS refs_path ON refs(path);
+-- every definition, nested ones too (a method of a class that is one chunk): for find_symbol
+CREATE TABLE IF NOT EXISTS defs (
+    path TEXT NOT NULL,
+    start_line INTEGER NOT NULL,
+    end_line INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS defs_name ON defs(name COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS defs_path ON defs(path);
 """
 
 
@@ -250,6 +264,11 @@ class MetadataStore:
             for part in _batched(sorted(ids), batch):
                 yield list(self.get_chunks(part).values())
 
+    @property
+    def identifiers(self) -> IdentifierIndex:
+        """Where names are used and defined (the ``refs`` and ``defs`` tables)."""
+        return IdentifierIndex(self._con)
+
     def chunks_for_path(self, path: str) -> list[StoredChunk]:
         rows = self._con().execute(
             f"SELECT {_CHUNK_COLS} FROM chunks WHERE path = ? ORDER BY start_line", (path,)
@@ -260,7 +279,7 @@ class MetadataStore:
         """Definitions whose name matches exactly (case-insensitive), then by prefix."""
         con = self._con()
         kind_sql, args = ("AND kind = ?", [kind]) if kind else ("", [])
-        defs = "kind NOT IN ('module', 'text', 'section')"
+        defs = f"kind NOT IN {NOT_DEFINITIONS}"
         exact = con.execute(
             f"SELECT {_CHUNK_COLS} FROM chunks WHERE (name = ? COLLATE NOCASE OR symbol = ?) AND {defs} "
             f"{kind_sql} ORDER BY (name = ?) DESC, path, start_line LIMIT ?",
@@ -281,18 +300,6 @@ class MetadataStore:
             ]
         return [_row_to_stored(r) for r in (exact + rest)[:limit]]
 
-    def definition_paths(self) -> list[tuple[str, str]]:
-        """(name, path) of every definition chunk's name of three characters or more, once each
-        (``search/centrality``)."""
-        return self._con().execute(
-            "SELECT DISTINCT name, path FROM chunks "
-            f"WHERE length(name) > 2 AND kind NOT IN {_NOT_DEFINITIONS}"
-        ).fetchall()
-
-    def names_used(self) -> list[tuple[str, str]]:
-        """(path, name) of every name a file uses (``refs``), once per file."""
-        return self._con().execute("SELECT DISTINCT path, name FROM refs").fetchall()
-
     def definitions_named(self, names: Iterable[str], limit: int) -> list[tuple[int, str]]:
         """(id, path) of definition chunks whose name is one of ``names`` (any case; the caller
         checks case), through the name index: cheap whatever the index size."""
@@ -302,7 +309,7 @@ class MetadataStore:
             out.extend(
                 con.execute(
                     "SELECT id, path FROM chunks WHERE name = ? COLLATE NOCASE "
-                    f"AND kind NOT IN {_NOT_DEFINITIONS} LIMIT ?",
+                    f"AND kind NOT IN {NOT_DEFINITIONS} LIMIT ?",
                     (name, limit),
                 ).fetchall()
             )
@@ -319,14 +326,8 @@ class MetadataStore:
             con.execute(f"DELETE FROM chunks WHERE path IN ({marks})", batch)
             con.execute(f"DELETE FROM files WHERE path IN ({marks})", batch)
             con.execute(f"DELETE FROM refs WHERE path IN ({marks})", batch)
+            con.execute(f"DELETE FROM defs WHERE path IN ({marks})", batch)
         return removed
-
-    @staticmethod
-    def insert_refs(con: sqlite3.Connection, path: str, refs: Sequence[Ref]) -> None:
-        con.executemany(
-            "INSERT INTO refs(path, line, name, kind) VALUES (?,?,?,?)",
-            [(path, r.line, r.name, r.kind) for r in refs],
-        )
 
     @staticmethod
     def insert_chunks(con: sqlite3.Connection, chunks: Sequence[Chunk], keys: Sequence[str]) -> list[int]:
@@ -415,19 +416,6 @@ class MetadataStore:
             con.execute(f"DELETE FROM pending_vectors WHERE id IN ({','.join('?' * len(batch))})", batch)
 
     # -- references ------------------------------------------------------------------------------
-    def find_refs(self, name: str, limit: int, subfolder: str = "") -> list[tuple[str, int, str]]:
-        """(path, line, kind) of every use of ``name`` (exact, case-sensitive), by path and line."""
-        prefix = subfolder.strip("/") + "/" if subfolder.strip("/") else ""
-        rows = self._con().execute(
-            "SELECT path, line, kind FROM refs WHERE name = ? AND substr(path, 1, ?) = ? "
-            "ORDER BY path, line LIMIT ?",
-            (name, len(prefix), prefix, limit),
-        )
-        return [(r[0], int(r[1]), r[2]) for r in rows]
-
-    def has_refs(self) -> bool:
-        return self._con().execute("SELECT 1 FROM refs LIMIT 1").fetchone() is not None
-
     def language_counts(self) -> dict[str, int]:
         rows = self._con().execute("SELECT language, COUNT(*) FROM files WHERE status='ok' GROUP BY language")
         return {r[0] or "text": int(r[1]) for r in rows}

@@ -22,6 +22,7 @@ import numpy as np
 
 from claude_context.index.base import ChunkIndex, KeywordDoc
 from claude_context.index.registry import IndexOptions
+from claude_context.index.truth.identifiers import IdentifierIndex
 from claude_context.index.truth.lock import WriteLock
 from claude_context.index.truth.metadata import FileState, MetadataStore, StoredChunk
 from claude_context.records import Chunk, Ref, sha
@@ -200,7 +201,7 @@ class CodebaseStore:
                 complete: list[FileState] = []
                 for u in updates:
                     ids = MetadataStore.insert_chunks(con, u.chunks, u.keys)
-                    MetadataStore.insert_refs(con, u.state.path, u.refs)
+                    IdentifierIndex.insert(con, u.state.path, u.refs)
                     staged.ids.append(ids)
                     whole = True
                     for j, (cid, c, key) in enumerate(zip(ids, u.chunks, u.keys, strict=True)):
@@ -258,7 +259,7 @@ class CodebaseStore:
         first), plus the state rows of files now complete, in one transaction."""
         with self._write_lock, self.meta.transaction() as con:
             for path, found in refs:
-                MetadataStore.insert_refs(con, path, found)
+                IdentifierIndex.insert(con, path, found)
             MetadataStore.upsert_files(con, files)
 
     def commit_index(self) -> None:
