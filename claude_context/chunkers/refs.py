@@ -44,6 +44,14 @@ _C_COMMON = """
 (argument_list (identifier) @use)
 """
 
+# Kotlin and Swift (their grammars share these node types): calls, type uses, argument names.
+_KOTLIN_SWIFT = """
+(call_expression (simple_identifier) @call)
+(call_expression (navigation_expression (navigation_suffix (simple_identifier) @call)))
+(user_type (type_identifier) @type)
+(value_argument (simple_identifier) @use)
+"""
+
 _PATTERNS: dict[str, str] = {
     "python": """
 (call function: (identifier) @call)
@@ -98,13 +106,7 @@ _PATTERNS: dict[str, str] = {
 (argument_list (scope_resolution name: (constant) @use))
 (argument_list (identifier) @use)
 """,
-    "kotlin": """
-(call_expression (simple_identifier) @call)
-(call_expression (navigation_expression (navigation_suffix (simple_identifier) @call)))
-(user_type (type_identifier) @type)
-(import_header (identifier (simple_identifier) @import .))
-(value_argument (simple_identifier) @use)
-""",
+    "kotlin": _KOTLIN_SWIFT + "(import_header (identifier (simple_identifier) @import .))\n",
     "c": _C_COMMON,
     "cpp": _C_COMMON
     + """
@@ -142,13 +144,7 @@ _PATTERNS: dict[str, str] = {
 (namespace_use_clause (qualified_name (name) @import .))
 (namespace_use_clause (name) @import)
 """,
-    "swift": """
-(call_expression (simple_identifier) @call)
-(call_expression (navigation_expression (navigation_suffix (simple_identifier) @call)))
-(user_type (type_identifier) @type)
-(import_declaration (identifier (simple_identifier) @import .))
-(value_argument (simple_identifier) @use)
-""",
+    "swift": _KOTLIN_SWIFT + "(import_declaration (identifier (simple_identifier) @import .))\n",
     "java": """
 (method_invocation name: (identifier) @call)
 (object_creation_expression type: (type_identifier) @call)
