@@ -163,8 +163,8 @@ def test_references_in_more_languages(engine, tmp_path: Path, language: str) -> 
 
 def test_symbols_inside_a_class_that_is_one_chunk(engine, tmp_path: Path) -> None:
     """A small class is one chunk named for the class; its methods are still found by name or
-    by dotted path (``defs``), with their own lines and signature, once each; a method big enough
-    to be its own chunk is listed once too."""
+    by dotted path (``defs``), with their own lines and signature, once each; a method split into
+    several chunks is one hit over its whole span."""
     root = tmp_path / "shop"
     root.mkdir()
     (root / "pricing.py").write_text(
@@ -189,7 +189,7 @@ def test_symbols_inside_a_class_that_is_one_chunk(engine, tmp_path: Path) -> Non
     assert [h.symbol for h in engine.symbols(root, "tax", kind="method").results] == ["Pricing.tax"]
     assert engine.symbols(root, "tax", kind="class").results == []
     settle = engine.symbols(root, "settle").results  # its own chunks: listed from them, once
-    assert [h.symbol for h in settle] == ["Ledger.settle"], settle
+    assert [(h.symbol, h.start_line, h.end_line) for h in settle] == [("Ledger.settle", 2, 83)], settle
     refs = engine.references(root, "apply_discount").results
     assert refs[0].kind == "definition" and (refs[0].path, refs[0].line) == ("pricing.py", 4)
 

@@ -84,11 +84,12 @@ def symbol_hits(meta: MetadataStore, name: str, kind: str | None, sub: str, want
     whole: dict[tuple[str, int], SymbolHit] = {}  # a definition -> the one hit of its chunks
     for h in exact:
         d = next((d for d in defs if d.symbol == h.symbol and _overlap(d, h)), None)
-        key = (h.path, d.start_line) if d else (h.path, -len(whole) - 1)
-        first = whole.setdefault(key, h)
-        if first is not h:
-            first.start_line = min(first.start_line, h.start_line)
-            first.end_line = max(first.end_line, h.end_line, d.end_line if d else 0)
+        if d is None:
+            whole[(h.path, -len(whole) - 1)] = h
+            continue
+        first = whole.setdefault((h.path, d.start_line), h)
+        first.start_line = min(first.start_line, h.start_line)
+        first.end_line = max(first.end_line, h.end_line, d.end_line)
     listed = list(whole.values())
     nested = [d for d in defs if not any(_overlap(h, d) for h in listed)]
     return (listed + nested + [h for h in hits if h not in exact])[:want]
