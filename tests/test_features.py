@@ -51,6 +51,24 @@ OTHER_LANGUAGES = {
         ("lib/invoice.rb", "class Invoice\n  def due(sum)\n    apply_discount(sum, 0.2)\n  end\nend\n"),
         "apply_discount",
     ),
+    "elixir": (
+        (
+            "lib/pricing.ex",
+            "defmodule Shop.Pricing do\n  def apply_discount(total, rate) do\n"
+            "    total * (1 - rate)\n  end\nend\n",
+        ),
+        (
+            "lib/cart.ex",
+            "defmodule Shop.Cart do\n  alias Shop.Pricing\n\n"
+            "  def total(sum), do: Pricing.apply_discount(sum, 0.1)\nend\n",
+        ),
+        (
+            "lib/invoice.ex",
+            "defmodule Shop.Invoice do\n  def due(sum) do\n"
+            "    Shop.Pricing.apply_discount(sum, 0.2)\n  end\nend\n",
+        ),
+        "apply_discount",
+    ),
     "kotlin": (
         (
             "src/Pricing.kt",
@@ -142,8 +160,8 @@ OTHER_LANGUAGES = {
 
 @pytest.mark.parametrize("language", sorted(OTHER_LANGUAGES))
 def test_references_in_more_languages(engine, tmp_path: Path, language: str) -> None:
-    """Call sites are recorded beyond the first languages (Ruby, Kotlin, C, C++, C#, PHP, Swift):
-    ``find_references`` lists the definition, then both calls."""
+    """Call sites are recorded beyond the first languages (Ruby, Kotlin, C, C++, C#, PHP, Swift,
+    Elixir): ``find_references`` lists the definition, then both calls."""
     definition, *callers, name = OTHER_LANGUAGES[language]
     root = tmp_path / language
     for rel, text in (definition, *callers):

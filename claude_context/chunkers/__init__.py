@@ -21,8 +21,8 @@ __all__ = ["CHUNKER_VERSION", "chunk_file", "detect_language"]
 # language, a new definition shape), so existing indexes re-chunk (vectors of unchanged chunk
 # texts come from the embedding cache). 1: until Elixir had a grammar; 2: Elixir; 3: a short
 # comment alone between definitions joins a neighbouring chunk; 4: no split leaves a tail under a
-# quarter of the budget; 5: uses (``refs``) recorded for Ruby, Kotlin, C, C++, C#, PHP and Swift,
-# and every definition, nested ones too (``defs``: find_symbol).
+# quarter of the budget; 5: uses (``refs``) recorded for Ruby, Kotlin, C, C++, C#, PHP, Swift and
+# Elixir, and every definition, nested ones too (``defs``: find_symbol).
 CHUNKER_VERSION = 5
 
 log = logging.getLogger(__name__)

@@ -145,6 +145,13 @@ _PATTERNS: dict[str, str] = {
 (namespace_use_clause (name) @import)
 """,
     "swift": _KOTLIN_SWIFT + "(import_declaration (identifier (simple_identifier) @import .))\n",
+    "elixir": """
+(call target: (identifier) @call)
+(call target: (dot right: (identifier) @call))
+(call target: (dot left: (alias) @type))
+(call target: (identifier) @k (arguments (alias) @import) (#any-of? @k "alias" "import" "require" "use"))
+(arguments (identifier) @use)
+""",
     "java": """
 (method_invocation name: (identifier) @call)
 (object_creation_expression type: (type_identifier) @call)
@@ -226,9 +233,11 @@ def _extract(language: str, text: str) -> list[Ref]:
     found: dict[tuple[str, int], str] = {}
     for query in _queries(language) if language in _PATTERNS else ():
         for kind, nodes in QueryCursor(query).captures(root).items():
+            if kind not in _RANK:  # a capture only a predicate needs (@k: Elixir's ``alias`` keyword)
+                continue
             for node in nodes:
                 name = _name(src, node, kind)
-                if not name or (kind == "type" and _defines(node)):
+                if not name or (kind == "type" and _defines(node)) or name in _NOT_NAMES.get(language, ()):
                     continue
                 key = (name, node.start_point[0] + 1)
                 if _RANK.get(kind, 9) < _RANK.get(found.get(key, ""), 9):
@@ -242,6 +251,41 @@ def _extract(language: str, text: str) -> list[Ref]:
 
 
 _RANK = {"call": 0, "import": 1, "type": 2, "use": 3}
+# Calls that are the language's own forms, not uses of a name (Elixir defines with macro calls).
+_NOT_NAMES = {
+    "elixir": frozenset(
+        {
+            "def",
+            "defp",
+            "defmacro",
+            "defmacrop",
+            "defmodule",
+            "defprotocol",
+            "defimpl",
+            "defstruct",
+            "defdelegate",
+            "defguard",
+            "defexception",
+            "defcallback",
+            "alias",
+            "import",
+            "require",
+            "use",
+            "quote",
+            "unquote",
+            "if",
+            "unless",
+            "case",
+            "cond",
+            "with",
+            "for",
+            "fn",
+            "raise",
+            "receive",
+            "try",
+        }
+    )
+}
 
 
 def _order(r: Ref) -> tuple[int, str]:
@@ -252,6 +296,8 @@ def _name(src: bytes, node: Any, kind: str) -> str:
     raw = src[node.start_byte : node.end_byte].decode("utf-8", "replace")  # node.text is 10x slower
     if kind == "import" and raw[:1] in "\"'`":  # Go: import "net/http" -> http
         raw = raw.strip("\"'`").rstrip("/").rsplit("/", 1)[-1]
+    elif kind in ("import", "type") and "." in raw and " " not in raw:  # Ecto.Changeset -> Changeset
+        raw = raw.rsplit(".", 1)[-1]
     return raw[:200]
 
 

@@ -8,8 +8,7 @@ same graph); here the measure is simpler: a file's in-degree, the number of othe
 name it defines (from the ``refs`` table the chunker fills), on a log scale from 0 to 1. Names
 defined in more than ``MAX_DEFINERS`` files (``get``, ``parse``, overloads everywhere) say nothing
 about which one is meant and are left out, as are tests on either side. Languages whose uses are
-not recorded (``chunkers/refs.py``: Elixir, Scala, Lua, Bash today) get no prior: every file
-scores 0.
+not recorded (``chunkers/refs.py``: Scala, Lua, Bash today) get no prior: every file scores 0.
 
 Computed once per chunks generation (25 ms at 48k uses); after an edit the previous map answers
 while a thread computes the new one, so a search never waits for it.
