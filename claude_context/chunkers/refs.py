@@ -254,36 +254,9 @@ _RANK = {"call": 0, "import": 1, "type": 2, "use": 3}
 # Calls that are the language's own forms, not uses of a name (Elixir defines with macro calls).
 _NOT_NAMES = {
     "elixir": frozenset(
-        {
-            "def",
-            "defp",
-            "defmacro",
-            "defmacrop",
-            "defmodule",
-            "defprotocol",
-            "defimpl",
-            "defstruct",
-            "defdelegate",
-            "defguard",
-            "defexception",
-            "defcallback",
-            "alias",
-            "import",
-            "require",
-            "use",
-            "quote",
-            "unquote",
-            "if",
-            "unless",
-            "case",
-            "cond",
-            "with",
-            "for",
-            "fn",
-            "raise",
-            "receive",
-            "try",
-        }
+        "def defp defmacro defmacrop defmodule defprotocol defimpl defstruct defdelegate defguard "
+        "defexception defcallback alias import require use quote unquote if unless case cond with "
+        "for fn raise receive try".split()
     )
 }
 
