@@ -65,6 +65,11 @@ class Chunk:
         return "\n".join(parts)
 
 
+# Chunk kinds that define no name (module code, prose, text windows); a namespace chunk does (Ruby
+# ``module Helpers``). Read by the definition boost and by every SQL lookup of definitions.
+NON_DEFINITION_KINDS = frozenset({"module", "text", "section"})
+
+
 @dataclass(frozen=True, slots=True)
 class Ref:
     """A use of a name in a file (a call site, an import, a type use or an argument) or, kind

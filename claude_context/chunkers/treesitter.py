@@ -378,10 +378,7 @@ class TreeSitterChunker:
             out.append(Piece(s, e, scope.kind, scope.prefix, ctx, scope.signature, trivial))
 
     def _emit_def(self, d: Def, scope: _Scope, out: list[Piece]) -> None:
-        symbol = f"{scope.prefix}.{d.name}" if scope.prefix and d.name else d.name or scope.prefix
-        kind = d.kind
-        if kind == "function" and scope.parent_kind in CLASS_LIKE:
-            kind = "method"
+        symbol, kind = qualify(d, scope.prefix, scope.parent_kind)
         sig_start = min(self._sig_start(d), d.end)
         signature = self._signature(d, sig_start)
         size = self.lines.size(d.start, d.end)
@@ -452,6 +449,13 @@ class TreeSitterChunker:
         return out
 
 
+def qualify(d: Def, prefix: str, parent_kind: str) -> tuple[str, str]:
+    """A definition's symbol path and kind inside its container (a function of a class is a
+    method): chunks and ``definitions`` name it alike, so lookups can tell one from the other."""
+    symbol = f"{prefix}.{d.name}" if prefix and d.name else d.name or prefix
+    return symbol, "method" if d.kind == "function" and parent_kind in CLASS_LIKE else d.kind
+
+
 def definitions(spec: LangSpec, text: str, root: Any) -> list[tuple[str, str, str, int, int, str]]:
     """Every definition of a parsed file, nested ones too, as the chunker classifies them: (name,
     symbol path, kind, first line, last line (1-based), signature). A method of a class small
@@ -463,8 +467,7 @@ def definitions(spec: LangSpec, text: str, root: Any) -> list[tuple[str, str, st
         defs, prefix, parent_kind = stack.pop()
         for d in defs:
             named = bool(d.name) and d.name != "<anonymous>"
-            symbol = f"{prefix}.{d.name}" if prefix and named else d.name if named else prefix
-            kind = "method" if d.kind == "function" and parent_kind in CLASS_LIKE else d.kind
+            symbol, kind = qualify(d, prefix, parent_kind) if named else (prefix, d.kind)
             if named:
                 start, end = chunker.span_of(d.node)
                 signature = chunker._signature(d, min(chunker._sig_start(d), end))

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from claude_context.index.keyword.tokens import STOP_WORDS, code_tokens
+from claude_context.records import NON_DEFINITION_KINDS
 
 # A query that is one identifier, maybe qualified: Serialize, basic_format_args, Sinatra::Base,
 # z.object, self->field, fmt::format, response.
@@ -38,8 +39,6 @@ _EMBEDDED = re.compile(
     r"|\b([A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*|[a-z][a-z0-9]*[A-Z][A-Za-z0-9]*|[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+)\b"
 )
 _QUALIFIERS = re.compile(r"::|->|\.|#|\\")
-# Chunk kinds that are not definitions of a name (a namespace chunk is: Ruby `module Helpers`).
-NON_DEFINITION_KINDS = frozenset({"module", "text", "section"})
 
 # Path priors: (pattern, setting name); a path may match several.
 _BARREL_FILES = re.compile(r"(^|/)(__init__\.py|package-info\.java|mod\.ts|index\.d\.ts)$")

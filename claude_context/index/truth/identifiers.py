@@ -11,9 +11,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from claude_context.records import Ref
+from claude_context.records import NON_DEFINITION_KINDS, Ref
 
-NOT_DEFINITIONS = "('module', 'text', 'section')"  # chunk kinds that define no name (search/boosts)
+NOT_DEFINITIONS = "(" + ", ".join(f"'{k}'" for k in sorted(NON_DEFINITION_KINDS)) + ")"  # for SQL
 
 
 class IdentifierIndex:
